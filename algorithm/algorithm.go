@@ -1,9 +1,6 @@
 package algorithm
 
-import (
-	"math"
-	"time"
-)
+import "time"
 
 // State is the stored state of one key under one algorithm: up to three
 // integers whose meaning depends on the algorithm. The zero State is a key
@@ -37,22 +34,25 @@ type Result struct {
 // without consuming: Allowed then reports whether a call of cost 1 would
 // pass, and Remaining is the allowance left now. l must be valid (see
 // Limit.Validate) and cost non-negative.
-func Apply(l Limit, s State, now, cost int64) Result {
+func Apply(l Limit, s State, now, cost int64) (r Result) {
 	switch l.Algorithm {
 	case FixedWindow:
-		return fixedWindow(l, s, now, cost)
+		fixedWindow(&l, s, now, cost, &r)
 	case TokenBucket:
-		return tokenBucket(l, s, now, cost)
+		tokenBucket(&l, s, now, cost, &r)
 	case GCRA:
-		return gcra(l, s, now, cost)
+		gcra(&l, s, now, cost, &r)
 	case Counter:
-		return counter(l, s, now, cost)
+		counter(&l, s, now, cost, &r)
 	case Quota:
-		start, end := PeriodBounds(l, now)
-		return ApplyQuota(l, s, now, start, end, cost)
+		// A stored period later than now's (the clock stepped back across a
+		// boundary) is decided in that period, whose bounds are then needed.
+		start, end := PeriodBounds(l, max(now, s.B))
+		applyQuota(&l, s, now, start, end, cost, &r)
 	default:
-		return slidingWindow(l, s, now, cost)
+		slidingWindow(&l, s, now, cost, &r)
 	}
+	return r
 }
 
 // Refund gives back amount of allowance at time now, for calls whose real
@@ -70,7 +70,7 @@ func Refund(l Limit, s State, now, amount int64) Result {
 			s.A = max(0, s.A-amount)
 		}
 	case TokenBucket:
-		deficit, last := refill(l, s, now)
+		deficit, last := refill(&l, s, now)
 		s.A, s.B = max(0, deficit-amount), last
 	case GCRA:
 		s.A = max(now, s.A-amount*l.Interval())
@@ -82,7 +82,7 @@ func Refund(l Limit, s State, now, amount int64) Result {
 			s.A = max(0, s.A-amount)
 		}
 	default:
-		prev, curr, start := slide(l, s, now)
+		prev, curr, start := slide(&l, s, now)
 		taken := min(curr, amount)
 		curr -= taken
 		prev = max(0, prev-(amount-taken))
@@ -93,9 +93,9 @@ func Refund(l Limit, s State, now, amount int64) Result {
 	return r
 }
 
-// decide fills the fields shared by every algorithm. c is the cost to test
-// (1 for a read), avail the allowance left before the call.
-func deny(l Limit, avail int64, c int64, retry int64) Decision {
+// deny is the decision on a call of cost c (1 for a read) that does not
+// fit, with avail allowance left and retry microseconds until it would.
+func deny(l *Limit, avail int64, c int64, retry int64) Decision {
 	d := Decision{Limit: l.Capacity(), Remaining: max(0, avail), Reason: ReasonRateLimited, RetryAfter: micros(max(0, retry))}
 	if c > l.Capacity() {
 		d.Reason, d.RetryAfter = ReasonCostExceedsLimit, 0
@@ -103,7 +103,7 @@ func deny(l Limit, avail int64, c int64, retry int64) Decision {
 	return d
 }
 
-func fixedWindow(l Limit, s State, now, cost int64) Result {
+func fixedWindow(l *Limit, s State, now, cost int64, r *Result) {
 	w, limit := l.Window.Microseconds(), l.Requests
 	start := now - now%w
 	count := int64(0)
@@ -111,7 +111,7 @@ func fixedWindow(l Limit, s State, now, cost int64) Result {
 		start, count = s.B, s.A
 	}
 	c := max(cost, 1)
-	r := Result{State: State{A: count, B: start}, ExpireAt: start + w}
+	*r = Result{State: State{A: count, B: start}, ExpireAt: start + w}
 	if c > limit || count+c > limit {
 		r.Decision = deny(l, limit-count, c, start+w-now)
 	} else {
@@ -124,12 +124,11 @@ func fixedWindow(l Limit, s State, now, cost int64) Result {
 	if count > 0 {
 		r.Decision.Reset = micros(start + w - now)
 	}
-	return r
 }
 
 // slide returns the previous and current window counts of a sliding window
 // at now, and the current window's start.
-func slide(l Limit, s State, now int64) (prev, curr, start int64) {
+func slide(l *Limit, s State, now int64) (prev, curr, start int64) {
 	w := l.Window.Microseconds()
 	start = now - now%w
 	switch {
@@ -143,10 +142,13 @@ func slide(l Limit, s State, now int64) (prev, curr, start int64) {
 
 // weighted is the part of the previous window's count p that still counts
 // when rem of the window's w microseconds overlap the sliding window:
-// floor(p × rem / w). The Lua scripts compute the same IEEE-754 operations in
-// the same order, so both stores agree to the unit.
+// floor(p × rem / w), computed as one IEEE-754 multiplication and one
+// division (the conversion truncates, which is floor for these non-negative
+// values). The Lua scripts compute the same operations in the same order,
+// so both stores agree to the unit. It is the only floating-point step that
+// decides anything; everything derived from it is searched exactly.
 func weighted(p, rem, w int64) int64 {
-	return int64(math.Floor(float64(p) * float64(rem) / float64(w)))
+	return int64(float64(p) * float64(rem) / float64(w))
 }
 
 // earliest returns the smallest elapsed time x in [lo, w] at which
@@ -155,7 +157,8 @@ func earliest(p, room, w, lo int64) int64 {
 	if weighted(p, w-lo, w) <= room {
 		return lo
 	}
-	x := max(lo, int64(math.Floor(float64(w)-float64(room+1)*float64(w)/float64(p))))
+	// A first guess from the real-valued solution; the loops make it exact.
+	x := min(w, max(lo, int64(float64(w)-float64(room+1)*float64(w)/float64(p))))
 	for x > lo && weighted(p, w-(x-1), w) <= room {
 		x--
 	}
@@ -178,13 +181,13 @@ func slidingWait(limit, prev, curr, elapsed, w, need int64) int64 {
 	return w - elapsed + earliest(curr, limit-need, w, 0)
 }
 
-func slidingWindow(l Limit, s State, now, cost int64) Result {
+func slidingWindow(l *Limit, s State, now, cost int64, r *Result) {
 	w, limit := l.Window.Microseconds(), l.Requests
 	prev, curr, start := slide(l, s, now)
 	elapsed := max(0, now-start)
 	used := curr + weighted(prev, w-elapsed, w)
 	c := max(cost, 1)
-	r := Result{State: State{A: prev, B: curr, C: start}}
+	*r = Result{State: State{A: prev, B: curr, C: start}}
 	if c > limit || used+c > limit {
 		retry := int64(0)
 		if c <= limit {
@@ -210,12 +213,11 @@ func slidingWindow(l Limit, s State, now, cost int64) Result {
 	default:
 		r.ExpireAt = now
 	}
-	return r
 }
 
 // refill returns a token bucket's deficit (tokens missing) and last refill
 // tick at now, after adding one token per interval since the last tick.
-func refill(l Limit, s State, now int64) (deficit, last int64) {
+func refill(l *Limit, s State, now int64) (deficit, last int64) {
 	deficit, last = s.A, s.B
 	if deficit > 0 && now > last {
 		t := l.Interval()
@@ -233,11 +235,11 @@ func refill(l Limit, s State, now int64) (deficit, last int64) {
 	return deficit, last
 }
 
-func tokenBucket(l Limit, s State, now, cost int64) Result {
+func tokenBucket(l *Limit, s State, now, cost int64, r *Result) {
 	capacity, t := l.Capacity(), l.Interval()
 	deficit, last := refill(l, s, now)
 	c := max(cost, 1)
-	r := Result{State: State{A: deficit, B: last}}
+	*r = Result{State: State{A: deficit, B: last}}
 	if avail := capacity - deficit; c > avail {
 		r.Decision = deny(l, avail, c, last+(c-avail)*t-now)
 	} else {
@@ -251,15 +253,14 @@ func tokenBucket(l Limit, s State, now, cost int64) Result {
 	if deficit > 0 {
 		r.Decision.Reset = micros(r.ExpireAt - now)
 	}
-	return r
 }
 
-func gcra(l Limit, s State, now, cost int64) Result {
+func gcra(l *Limit, s State, now, cost int64, r *Result) {
 	capacity, t := l.Capacity(), l.Interval()
 	tolerance := capacity * t
 	tat := max(s.A, now)
 	c := max(cost, 1)
-	r := Result{State: State{A: tat}}
+	*r = Result{State: State{A: tat}}
 	if c > capacity || tat+c*t-tolerance > now {
 		r.Decision = deny(l, (now+tolerance-tat)/t, c, tat+c*t-tolerance-now)
 	} else {
@@ -271,17 +272,16 @@ func gcra(l Limit, s State, now, cost int64) Result {
 	}
 	r.ExpireAt = tat
 	r.Decision.Reset = micros(tat - now)
-	return r
 }
 
-func counter(l Limit, s State, now, cost int64) Result {
+func counter(l *Limit, s State, now, cost int64, r *Result) {
 	limit := l.Requests
 	count, expires := s.A, s.B
 	if count > 0 && now >= expires {
 		count, expires = 0, now
 	}
 	c := max(cost, 1)
-	r := Result{State: State{A: count, B: expires}}
+	*r = Result{State: State{A: count, B: expires}}
 	if c > limit || count+c > limit {
 		r.Decision = deny(l, limit-count, c, expires-now)
 	} else {
@@ -296,22 +296,25 @@ func counter(l Limit, s State, now, cost int64) Result {
 	if count > 0 {
 		r.Decision.Reset = micros(expires - now)
 	}
+}
+
+// ApplyQuota is Apply for a Quota limit whose calendar period containing
+// max(now, s.B) runs from start to end (microseconds since the Unix epoch;
+// see PeriodBounds). It is separate so that a store whose clock is not the
+// caller's can pass bounds computed from its own time.
+func ApplyQuota(l Limit, s State, now, start, end, cost int64) (r Result) {
+	applyQuota(&l, s, now, start, end, cost, &r)
 	return r
 }
 
-// ApplyQuota is Apply for a Quota limit whose current calendar period runs
-// from start to end (microseconds since the Unix epoch; see PeriodBounds).
-// It is separate so that a store whose clock is not the caller's can pass
-// bounds computed from its own time.
-func ApplyQuota(l Limit, s State, now, start, end, cost int64) Result {
+func applyQuota(l *Limit, s State, now, start, end, cost int64, r *Result) {
 	limit := l.Requests
 	count := int64(0)
-	if s.B >= start { // this period, or a newer one if the clock stepped back
+	if s.B == start {
 		count = s.A
-		start = s.B
 	}
 	c := max(cost, 1)
-	r := Result{State: State{A: count, B: start}, ExpireAt: end}
+	*r = Result{State: State{A: count, B: start}, ExpireAt: end}
 	if c > limit || count+c > limit {
 		r.Decision = deny(l, limit-count, c, end-now)
 	} else {
@@ -324,7 +327,6 @@ func ApplyQuota(l Limit, s State, now, start, end, cost int64) Result {
 	if count > 0 {
 		r.Decision.Reset = micros(end - now)
 	}
-	return r
 }
 
 // PeriodBounds returns the start and end, in microseconds since the Unix

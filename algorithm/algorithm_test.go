@@ -115,3 +115,22 @@ func TestPeriodBoundsAcrossDST(t *testing.T) {
 		t.Fatalf("February runs %s to %s", time.UnixMicro(start).In(ny), time.UnixMicro(end).In(ny))
 	}
 }
+
+// TestQuotaClockSteppedBack: a count stored in a later period than the
+// clock's (the clock stepped back across a boundary) keeps counting in that
+// period and is kept until that period ends.
+func TestQuotaClockSteppedBack(t *testing.T) {
+	l := MustParseLimit("10/1d quota")
+	day := int64(24 * time.Hour / time.Microsecond)
+	next := Apply(l, State{}, epoch+day, 4) // counted early in the next day
+	if !next.Commit {
+		t.Fatal("first call not committed")
+	}
+	r := Apply(l, next.State, epoch+day-1000, 1) // the clock steps back 1ms
+	if !r.Decision.Allowed || r.Decision.Remaining != 5 {
+		t.Fatalf("after the clock stepped back: %+v, want 5 remaining of the later day", r.Decision)
+	}
+	if r.ExpireAt != epoch+2*day {
+		t.Fatalf("ExpireAt %d, want the end of the later day %d", r.ExpireAt, epoch+2*day)
+	}
+}

@@ -1,0 +1,22 @@
+package algorithm
+
+import "testing"
+
+// BenchmarkApply measures the arithmetic alone, with no store and no clock:
+//
+//	go test -run '^$' -bench Apply -benchmem ./algorithm
+func BenchmarkApply(b *testing.B) {
+	for _, text := range []string{"1000000000/1s", "1000000000/1s fixed_window", "1000000/1s token_bucket", "1000000/1s gcra", "1000000000/1s counter", "1000000000/1d quota"} {
+		l := MustParseLimit(text)
+		b.Run(text, func(b *testing.B) {
+			var s State
+			now := epoch
+			for b.Loop() {
+				now++
+				if r := Apply(l, s, now, 1); r.Commit {
+					s = r.State
+				}
+			}
+		})
+	}
+}

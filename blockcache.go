@@ -36,8 +36,8 @@ type blockShard struct {
 
 type blockEntry struct {
 	limit Limit
-	until int64 // unix nanoseconds: blocked before this instant
-	reset int64 // unix nanoseconds: when the allowance is whole again
+	until int64 // the Limiter's clock, in nanoseconds: blocked before this instant
+	reset int64 // the Limiter's clock: when the allowance is whole again
 }
 
 func newBlockCache(size int) *blockCache {
@@ -54,11 +54,11 @@ func (c *blockCache) shard(key string) *blockShard {
 
 // lookup returns a cache_block decision if key is known to be blocked under
 // limit now. It reads the clock only when the cache holds something.
-func (c *blockCache) lookup(key string, limit Limit, clock func() time.Time) (Decision, bool) {
+func (c *blockCache) lookup(key string, limit Limit, clock func() int64) (Decision, bool) {
 	if c == nil || c.size.Load() == 0 {
 		return Decision{}, false
 	}
-	n := clock().UnixNano()
+	n := clock()
 	sh := c.shard(key)
 	sh.mu.Lock()
 	e, ok := sh.m[key]
@@ -81,11 +81,11 @@ func (c *blockCache) lookup(key string, limit Limit, clock func() time.Time) (De
 
 // remember records key as blocked if d, the decision of a call of cost 1,
 // shows it is. It reads the clock only then.
-func (c *blockCache) remember(key string, limit Limit, d Decision, clock func() time.Time) {
+func (c *blockCache) remember(key string, limit Limit, d Decision, clock func() int64) {
 	if c == nil || d.Allowed || d.Reason != ReasonRateLimited || d.Remaining != 0 || d.RetryAfter <= 0 {
 		return
 	}
-	n := clock().UnixNano()
+	n := clock()
 	e := blockEntry{limit: limit, until: n + int64(d.RetryAfter), reset: n + int64(d.Reset)}
 	sh := c.shard(key)
 	sh.mu.Lock()

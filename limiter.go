@@ -42,7 +42,8 @@ func (m FailureMode) String() string {
 // Config configures a Limiter. The zero value is ready to use.
 type Config struct {
 	// Now is the Limiter's clock, used by the block cache and the local
-	// fallback store. Nil means time.Now. Stores keep their own clocks.
+	// fallback store; tests set it. Nil means the system clock. Stores keep
+	// their own clocks.
 	Now func() time.Time
 	// Timeout is a deadline added to each store call. Zero adds none: the
 	// memory store needs none, and the Redis store has its own default.
@@ -63,7 +64,7 @@ type Limiter struct {
 	store   store.Store
 	owned   []*memory.Store // stores the Limiter made and closes
 	local   *memory.Store   // the FailLocal fallback, nil otherwise
-	now     func() time.Time
+	nanos   func() int64    // the block cache's clock, in nanoseconds
 	timeout time.Duration
 	mode    FailureMode
 	blocked *blockCache // nil when the cache is off
@@ -72,16 +73,16 @@ type Limiter struct {
 // New returns a Limiter over s. A nil s means a new in-memory store with
 // default settings, which Close closes.
 func New(s store.Store, cfg Config) *Limiter {
-	l := &Limiter{store: s, now: cfg.Now, timeout: max(cfg.Timeout, 0), mode: cfg.OnStoreError}
-	if l.now == nil {
-		l.now = time.Now
+	l := &Limiter{store: s, nanos: monotonicNanos(), timeout: max(cfg.Timeout, 0), mode: cfg.OnStoreError}
+	if cfg.Now != nil {
+		l.nanos = func() int64 { return cfg.Now().UnixNano() }
 	}
 	if s == nil {
-		m := memory.New(memory.Config{Now: l.now})
+		m := memory.New(memory.Config{Now: cfg.Now})
 		l.store, l.owned = m, append(l.owned, m)
 	}
 	if l.mode == FailLocal {
-		l.local = memory.New(memory.Config{Now: l.now})
+		l.local = memory.New(memory.Config{Now: cfg.Now})
 		l.owned = append(l.owned, l.local)
 	}
 	if cfg.BlockCacheSize >= 0 {
@@ -120,7 +121,7 @@ func (l *Limiter) AllowN(ctx context.Context, key string, limit Limit, cost int6
 		return Decision{}, err
 	}
 	if cost > 0 {
-		if d, hit := l.blocked.lookup(key, limit, l.now); hit {
+		if d, hit := l.blocked.lookup(key, limit, l.nanos); hit {
 			return d, nil
 		}
 	}
@@ -133,7 +134,7 @@ func (l *Limiter) AllowN(ctx context.Context, key string, limit Limit, cost int6
 		})
 	}
 	if cost == 1 {
-		l.blocked.remember(key, limit, d, l.now)
+		l.blocked.remember(key, limit, d, l.nanos)
 	}
 	return d, nil
 }
@@ -165,7 +166,7 @@ func (l *Limiter) AllowAll(ctx context.Context, reqs ...Request) (Decision, []De
 		if r.Cost == 0 {
 			continue
 		}
-		if d, hit := l.blocked.lookup(r.Key, r.Limit, l.now); hit {
+		if d, hit := l.blocked.lookup(r.Key, r.Limit, l.nanos); hit {
 			for j, o := range reqs {
 				each[j] = Decision{Allowed: true, Limit: o.Limit.Capacity(), Reason: ReasonSkipped}
 			}
@@ -199,7 +200,7 @@ func (l *Limiter) AllowAll(ctx context.Context, reqs ...Request) (Decision, []De
 	}
 	for i, r := range reqs {
 		if r.Cost == 1 {
-			l.blocked.remember(r.Key, r.Limit, each[i], l.now)
+			l.blocked.remember(r.Key, r.Limit, each[i], l.nanos)
 		}
 	}
 	return combine(each), each, nil
@@ -255,6 +256,14 @@ func (l *Limiter) Reset(ctx context.Context, key string) error {
 		return fmt.Errorf("%w: reset: %w", ErrStoreUnavailable, err)
 	}
 	return nil
+}
+
+// monotonicNanos returns a clock of nanoseconds since an arbitrary start,
+// read from the monotonic clock alone: half the cost of time.Now, which
+// also reads the wall clock, and immune to steps of the wall clock.
+func monotonicNanos() func() int64 {
+	start := time.Now()
+	return func() int64 { return int64(time.Since(start)) }
 }
 
 // withTimeout adds the configured deadline to ctx.

@@ -273,6 +273,10 @@ func TestResolveMatchesBruteForce(t *testing.T) {
 				v = "*"
 			case 1:
 				v = fmt.Sprintf("10.%d.%d.%d", rng.IntN(4), rng.IntN(4), rng.IntN(4))
+			case 2, 3:
+				v = fmt.Sprintf("2001:db8:%x:%x::/%d", rng.IntN(4), rng.IntN(4), 28+rng.IntN(40))
+			case 4:
+				v = fmt.Sprintf("2001:db8:%x:%x::%x", rng.IntN(4), rng.IntN(4), rng.IntN(4))
 			}
 			r = rule(n, rules.KeyIP, v)
 		}
@@ -304,6 +308,9 @@ func TestResolveMatchesBruteForce(t *testing.T) {
 			Method: []string{"GET", "POST", "PUT"}[rng.IntN(3)],
 			IP:     fmt.Sprintf("10.%d.%d.%d", rng.IntN(4), rng.IntN(4), rng.IntN(4)),
 			Plan:   []string{"", "free", "pro"}[rng.IntN(3)],
+		}
+		if rng.IntN(2) == 0 {
+			a.IP = fmt.Sprintf("2001:db8:%x:%x::%x", rng.IntN(4), rng.IntN(4), rng.IntN(4))
 		}
 		want := map[rules.KeyType]string{}
 		for _, kt := range []rules.KeyType{rules.KeyRoute, rules.KeyIP} {
@@ -350,7 +357,8 @@ func bruteForce(rs []rules.Rule, kt rules.KeyType, a rules.Attributes) *rules.Ru
 		default:
 			pfx, err := netip.ParsePrefix(r.KeyValue)
 			if err != nil {
-				pfx = netip.PrefixFrom(netip.MustParseAddr(r.KeyValue), 32)
+				addr := netip.MustParseAddr(r.KeyValue)
+				pfx = netip.PrefixFrom(addr, addr.BitLen())
 			} else {
 				k.level = 1
 			}

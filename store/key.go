@@ -18,7 +18,7 @@ func JoinKey(parts ...string) string {
 		if i > 0 {
 			b.WriteByte(':')
 		}
-		if !strings.ContainsAny(p, `:\`) {
+		if strings.IndexByte(p, ':') < 0 && strings.IndexByte(p, '\\') < 0 {
 			b.WriteString(p)
 			continue
 		}

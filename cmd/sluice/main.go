@@ -1,6 +1,8 @@
 // Command sluice is the one Sluice binary: the rate-limit decision service
 // and gateway, and the tools to manage its rules.
 //
+//	sluice serve [--config FILE]
+//	sluice check [--no-env] [FILE]
 //	sluice rules list|get|add|update|delete|audit [flags]
 //	sluice migrate [--db DSN]
 //	sluice version

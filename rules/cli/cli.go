@@ -28,6 +28,11 @@ const (
 // DBEnv names the environment variable holding the default rules database.
 const DBEnv = "SLUICE_RULES_DB"
 
+// ServeDBEnv is the variable sluice serve takes its rules database from
+// (config field rules.database); the CLI reads it when DBEnv is unset, so
+// that both find the same database.
+const ServeDBEnv = "SLUICE_RULES_DATABASE"
+
 // DefaultDB is the rules database when neither --db nor SLUICE_RULES_DB is
 // given: a SQLite file in the working directory.
 const DefaultDB = "./sluice.db"
@@ -171,9 +176,13 @@ func newFlagSet(name, usage string) *flagSet {
 	return &flagSet{FlagSet: fs, usage: usage}
 }
 
-// dbFlag adds --db, defaulting to $SLUICE_RULES_DB or DefaultDB.
+// dbFlag adds --db, defaulting to $SLUICE_RULES_DB, then to
+// $SLUICE_RULES_DATABASE (the variable sluice serve reads), then DefaultDB.
 func dbFlag(fs *flagSet) *string {
 	def := os.Getenv(DBEnv)
+	if def == "" {
+		def = os.Getenv(ServeDBEnv)
+	}
 	if def == "" {
 		def = DefaultDB
 	}

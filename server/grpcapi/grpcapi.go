@@ -176,7 +176,7 @@ func toStatus(err error, prefix string) error {
 	case errors.As(err, &ve):
 		br := &errdetails.BadRequest{}
 		for _, f := range ve.Errors {
-			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: prefix + f.Field, Description: f.Message})
+			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: prefix + f.Field, Description: f.Rule})
 		}
 		st := status.New(codes.InvalidArgument, ve.Error())
 		if withDetails, derr := st.WithDetails(br); derr == nil {

@@ -94,14 +94,14 @@ func jsonError(err error, maxBody int64, accepted string) *apiError {
 			return badJSON("the body must be a JSON object, got " + typeErr.Value)
 		}
 		return badJSON("a field has the wrong type; see errors",
-			FieldError{Field: typeErr.Field, Message: "must be " + describeType(typeErr.Type) + ", got " + typeErr.Value})
+			FieldError{Field: typeErr.Field, Rule: "must be " + describeType(typeErr.Type) + ", got " + typeErr.Value})
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		if uq, uerr := strconv.Unquote(name); uerr == nil {
 			name = uq
 		}
 		return badJSON("the body has a field that is not accepted; see errors",
-			FieldError{Field: name, Message: "is not a known field; accepted: " + accepted})
+			FieldError{Field: name, Rule: "is not a known field; accepted: " + accepted})
 	}
 	return badJSON(strings.TrimPrefix(err.Error(), "json: "))
 }

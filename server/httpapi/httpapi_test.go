@@ -36,8 +36,8 @@ type problem struct {
 	Status int    `json:"status"`
 	Detail string `json:"detail"`
 	Errors []struct {
-		Field   string `json:"field"`
-		Message string `json:"message"`
+		Field string `json:"field"`
+		Rule  string `json:"rule"`
 	} `json:"errors"`
 }
 
@@ -205,7 +205,7 @@ func TestBadInput(t *testing.T) {
 			if p.Status != tt.status || !strings.HasPrefix(p.Type, "urn:sluice:problem:") || p.Title == "" || p.Detail == "" {
 				t.Errorf("problem %+v", p)
 			}
-			if tt.field != "" && (len(p.Errors) == 0 || p.Errors[0].Field != tt.field || p.Errors[0].Message == "") {
+			if tt.field != "" && (len(p.Errors) == 0 || p.Errors[0].Field != tt.field || p.Errors[0].Rule == "") {
 				t.Errorf("errors %+v, want field %q first", p.Errors, tt.field)
 			}
 			if tt.status == 405 && resp.Header.Get("Allow") == "" {

@@ -48,8 +48,9 @@ type FieldError struct {
 	// Field is the JSON name (or query parameter) of the field, with an
 	// index for batch items: "limits[2].window".
 	Field string `json:"field"`
-	// Message says what was wrong and what is accepted.
-	Message string `json:"message"`
+	// Rule says which rule the value broke: what was wrong and what is
+	// accepted. The admin API (rules/admin) uses the same two names.
+	Rule string `json:"rule"`
 }
 
 // ValidationError lists every field of a request that is not acceptable.
@@ -69,7 +70,7 @@ func (e *ValidationError) Error() string {
 		} else {
 			b.WriteString("; ")
 		}
-		b.WriteString(f.Field + ": " + f.Message)
+		b.WriteString(f.Field + ": " + f.Rule)
 	}
 	return b.String()
 }
@@ -79,14 +80,14 @@ func (e *ValidationError) Unwrap() error { return ErrInvalidRequest }
 
 // add records a problem with field.
 func (e *ValidationError) add(field, format string, args ...any) {
-	e.Errors = append(e.Errors, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	e.Errors = append(e.Errors, FieldError{Field: field, Rule: fmt.Sprintf(format, args...)})
 }
 
 // prefixed returns e's errors with prefix before each field.
 func (e *ValidationError) prefixed(prefix string) []FieldError {
 	out := make([]FieldError, len(e.Errors))
 	for i, f := range e.Errors {
-		out[i] = FieldError{Field: prefix + f.Field, Message: f.Message}
+		out[i] = FieldError{Field: prefix + f.Field, Rule: f.Rule}
 	}
 	return out
 }

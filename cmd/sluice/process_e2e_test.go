@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/sluicehq/sluice/internal/servicetest"
 	"github.com/sluicehq/sluice/rules/repotest"
 )
 
@@ -316,7 +317,7 @@ func needRedis(t *testing.T) string {
 		}
 	}
 	if err != nil {
-		repotest.ServiceUnavailable(t, "Redis on %s did not answer: %v", addr, err)
+		servicetest.Unavailable(t, "Redis on %s did not answer: %v", addr, err)
 	}
 	return addr
 }

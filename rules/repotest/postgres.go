@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/sluicehq/sluice/internal/servicetest"
 )
 
 // Environment variables the helpers read.
@@ -20,9 +22,6 @@ const (
 	// EnvPostgresURL is the PostgreSQL the tests use; DefaultPostgresURL
 	// when unset.
 	EnvPostgresURL = "SLUICE_POSTGRES_URL"
-	// EnvRequireServices, when "1", turns the skips of tests whose service
-	// (PostgreSQL, Redis) does not answer into failures: CI sets it.
-	EnvRequireServices = "SLUICE_REQUIRE_SERVICES"
 )
 
 // DefaultPostgresURL is the PostgreSQL used when SLUICE_POSTGRES_URL is unset.
@@ -34,17 +33,6 @@ const schemaPrefix = "sluice_test_"
 // staleSchemaAge is how old a test schema must be for PostgresURL to drop
 // it as left behind by a test process that was killed.
 const staleSchemaAge = 6 * time.Hour
-
-// ServiceUnavailable ends the test because a service it needs did not
-// answer: it skips, or fails when SLUICE_REQUIRE_SERVICES=1.
-func ServiceUnavailable(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv(EnvRequireServices) == "1" {
-		t.Fatalf("%s (%s=1: services are required)", msg, EnvRequireServices)
-	}
-	t.Skipf("%s (set %s=1 to fail instead of skipping)", msg, EnvRequireServices)
-}
 
 // PostgresURL returns the URL of the test PostgreSQL (SLUICE_POSTGRES_URL,
 // default DefaultPostgresURL) with search_path set to a new, empty schema of
@@ -62,7 +50,7 @@ func PostgresURL(t testing.TB) string {
 	defer cancel()
 	conn, err := connect(ctx, base)
 	if err != nil {
-		ServiceUnavailable(t, "PostgreSQL did not answer: %v", err)
+		servicetest.Unavailable(t, "PostgreSQL did not answer: %v", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 

@@ -43,7 +43,7 @@ func TestDocsConfig(t *testing.T) {
 	if err := envoyrls.ValidateDomains(cfg.Envoy.Domains); err != nil {
 		t.Fatal(err)
 	}
-	svc, err := envoyrls.New(envoyrls.Config{Domains: cfg.Envoy.Domains, Limiter: stores[0].new(t), Headers: cfg.Envoy.Headers})
+	svc, err := envoyrls.New(envoyrls.Config{Domains: cfg.Envoy.Domains, Limiter: stores[0].New(t), Headers: cfg.Envoy.Headers})
 	if err != nil {
 		t.Fatal(err)
 	}

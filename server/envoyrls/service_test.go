@@ -89,8 +89,8 @@ func newService(t *testing.T, lim *sluice.Limiter, res *rules.Resolver, headers 
 
 func TestShouldRateLimit(t *testing.T) {
 	for _, sc := range stores {
-		t.Run(sc.name, func(t *testing.T) {
-			c := serve(t, newService(t, sc.new(t), nil, true))
+		t.Run(sc.Name, func(t *testing.T) {
+			c := serve(t, newService(t, sc.New(t), nil, true))
 			ip := uniq(t, "10.0.0.1")
 
 			t.Run("key only, per value", func(t *testing.T) {
@@ -226,8 +226,8 @@ func TestRulesFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sc := range stores {
-		t.Run(sc.name, func(t *testing.T) {
-			c := serve(t, newService(t, sc.new(t), res, false))
+		t.Run(sc.Name, func(t *testing.T) {
+			c := serve(t, newService(t, sc.New(t), res, false))
 			user := uniq(t, "alice")
 			// Both descriptors carry the same user: its counter is counted once.
 			r := ask(t, c, "other", 0, desc("user_id", user), desc("user_id", user, "path", "/api/chat?x=1"))
@@ -250,7 +250,7 @@ func TestRulesFallback(t *testing.T) {
 }
 
 func TestUpdate(t *testing.T) {
-	lim := stores[0].new(t)
+	lim := stores[0].New(t)
 	svc := newService(t, lim, nil, false)
 	c := serve(t, svc)
 	if r := ask(t, c, "fresh", 0, desc("k", "v")); r.Statuses[0].CurrentLimit != nil {
@@ -273,7 +273,7 @@ func TestUpdate(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	c := serve(t, newService(t, stores[0].new(t), nil, false))
+	c := serve(t, newService(t, stores[0].New(t), nil, false))
 	ctx := context.Background()
 	for name, req := range map[string]*rlsv3.RateLimitRequest{
 		"no domain":        {Descriptors: []*ratelimitv3.RateLimitDescriptor{desc("a", "b")}},

@@ -58,8 +58,8 @@ func uniq(t *testing.T, s string) string {
 
 func TestLimiterService(t *testing.T) {
 	for _, sc := range stores {
-		t.Run(sc.name, func(t *testing.T) {
-			conn := serve(t, grpcapi.Config{Limiter: sc.new(t)})
+		t.Run(sc.Name, func(t *testing.T) {
+			conn := serve(t, grpcapi.Config{Limiter: sc.New(t)})
 			c := sluicev1.NewLimiterClient(conn)
 			identity := uniq(t, "someone@example.com")
 			spec := &sluicev1.LimitSpec{Action: "login", Identity: identity, Requests: 1, WindowMs: 60000}
@@ -104,7 +104,7 @@ func TestLimiterService(t *testing.T) {
 }
 
 func TestInvalidArgument(t *testing.T) {
-	conn := serve(t, grpcapi.Config{Limiter: stores[0].new(t)})
+	conn := serve(t, grpcapi.Config{Limiter: stores[0].New(t)})
 	c := sluicev1.NewLimiterClient(conn)
 	tests := []struct {
 		name  string
@@ -173,8 +173,8 @@ func TestCheckRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, sc := range stores {
-		t.Run(sc.name, func(t *testing.T) {
-			c := sluicev1.NewLimiterClient(serve(t, grpcapi.Config{Limiter: sc.new(t), Resolver: res}))
+		t.Run(sc.Name, func(t *testing.T) {
+			c := sluicev1.NewLimiterClient(serve(t, grpcapi.Config{Limiter: sc.New(t), Resolver: res}))
 			q := &sluicev1.CheckRulesRequest{UserId: uniq(t, "u"), Plan: uniq(t, "free")}
 			q.Plan = "free"
 			r, err := c.CheckRules(ctx(t), q)
@@ -228,7 +228,7 @@ func TestNewAndServiceRegister(t *testing.T) {
 	if _, err := grpcapi.New(grpcapi.Config{}); err == nil {
 		t.Fatal("New without a Limiter succeeded")
 	}
-	svc, err := grpcapi.New(grpcapi.Config{Limiter: stores[0].new(t)})
+	svc, err := grpcapi.New(grpcapi.Config{Limiter: stores[0].New(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,14 +1,9 @@
 package redis
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"sync"
@@ -18,83 +13,8 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/algorithm"
+	"github.com/sluicehq/sluice/internal/servicetest"
 )
-
-// redisProcess is a redis-server of the test's own, on a free port, so that
-// it can be killed, paused and restarted.
-type redisProcess struct {
-	t    *testing.T
-	port int
-	dir  string
-	cmd  *exec.Cmd
-}
-
-func startRedis(t *testing.T) *redisProcess {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		needService(t, "redis-server is not installed: %v", err)
-	}
-	port, err := freePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &redisProcess{t: t, port: port, dir: t.TempDir()}
-	r.start()
-	t.Cleanup(func() {
-		if r.cmd != nil {
-			_ = r.cmd.Process.Signal(syscall.SIGCONT)
-			_ = r.cmd.Process.Kill()
-			_ = r.cmd.Wait()
-		}
-	})
-	return r
-}
-
-func (r *redisProcess) addr() string { return fmt.Sprintf("127.0.0.1:%d", r.port) }
-
-func (r *redisProcess) start() {
-	r.t.Helper()
-	r.cmd = exec.Command("redis-server", "--port", fmt.Sprint(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir, "--logfile", filepath.Join(r.dir, "redis.log"))
-	if err := r.cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	for range 100 {
-		if r.ping() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	log, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
-	r.t.Fatalf("redis-server on port %d did not start:\n%s", r.port, log)
-}
-
-func (r *redisProcess) ping() bool {
-	c, err := net.DialTimeout("tcp", r.addr(), time.Second)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && line == "+PONG\r\n"
-}
-
-// kill ends the server with SIGKILL: no shutdown, connections reset.
-func (r *redisProcess) kill() {
-	_ = r.cmd.Process.Kill()
-	_ = r.cmd.Wait()
-	r.cmd = nil
-}
-
-func (r *redisProcess) signal(sig syscall.Signal) {
-	if err := r.cmd.Process.Signal(sig); err != nil {
-		r.t.Fatal(err)
-	}
-}
 
 // load runs concurrent decisions until stopped and sorts their outcomes
 // by phase.
@@ -232,8 +152,8 @@ const failureSlack = 400 * time.Millisecond
 // fail fast while it is gone, and succeed again, with the scripts reloaded,
 // once a new Redis listens on the same port.
 func TestRedisKilled(t *testing.T) {
-	srv := startRedis(t)
-	s, err := New(Config{URL: "redis://" + srv.addr(), Prefix: testPrefix(t), Timeout: failureTimeout})
+	srv := servicetest.StartRedis(t)
+	s, err := New(Config{URL: "redis://" + srv.Addr(), Prefix: testPrefix(t), Timeout: failureTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,12 +164,12 @@ func TestRedisKilled(t *testing.T) {
 
 	ld.healthy(t)
 	healthy := ld.next("killing") // calls in flight now may fail either way
-	srv.kill()
+	srv.Kill()
 	time.Sleep(50 * time.Millisecond)
 	ld.next("down")
 	time.Sleep(700 * time.Millisecond)
 	down := ld.next("restarting")
-	srv.start()
+	srv.Start()
 	waitFor(t, 5*time.Second, "decisions succeed after the restart", func() bool { return s.Ping(context.Background()) == nil })
 	ld.next("recovered")
 	ld.healthy(t)
@@ -284,8 +204,8 @@ func TestRedisKilled(t *testing.T) {
 // context.DeadlineExceeded, nothing piles up, and all is well once Redis
 // resumes (SIGCONT).
 func TestRedisHangs(t *testing.T) {
-	srv := startRedis(t)
-	s, err := New(Config{URL: "redis://" + srv.addr(), Prefix: testPrefix(t), Timeout: failureTimeout})
+	srv := servicetest.StartRedis(t)
+	s, err := New(Config{URL: "redis://" + srv.Addr(), Prefix: testPrefix(t), Timeout: failureTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,13 +216,13 @@ func TestRedisHangs(t *testing.T) {
 
 	ld.healthy(t)
 	healthy := ld.next("stopping")
-	srv.signal(syscall.SIGSTOP)
+	srv.Signal(syscall.SIGSTOP)
 	time.Sleep(failureTimeout)
 	ld.next("hung")
 	time.Sleep(1500 * time.Millisecond)
 	hung := ld.next("resuming")
 	hungGor := runtime.NumGoroutine()
-	srv.signal(syscall.SIGCONT)
+	srv.Signal(syscall.SIGCONT)
 	waitFor(t, 5*time.Second, "decisions succeed after SIGCONT", func() bool { return s.Ping(context.Background()) == nil })
 	ld.next("recovered")
 	ld.healthy(t)
@@ -335,9 +255,9 @@ func TestRedisHangs(t *testing.T) {
 // TestNewWithoutRedis: a store on a standalone Redis that does not answer
 // yet is created, fails fast, and works once Redis is there.
 func TestNewWithoutRedis(t *testing.T) {
-	srv := startRedis(t)
-	srv.kill()
-	s, err := New(Config{URL: "redis://" + srv.addr(), Prefix: testPrefix(t), Timeout: failureTimeout})
+	srv := servicetest.StartRedis(t)
+	srv.Kill()
+	s, err := New(Config{URL: "redis://" + srv.Addr(), Prefix: testPrefix(t), Timeout: failureTimeout})
 	if err != nil {
 		t.Fatalf("New with Redis down: %v", err)
 	}
@@ -352,7 +272,7 @@ func TestNewWithoutRedis(t *testing.T) {
 	if d := time.Since(start); d > 2*(failureTimeout+failureSlack) {
 		t.Errorf("two calls with Redis down took %s", d)
 	}
-	srv.start()
+	srv.Start()
 	waitFor(t, 5*time.Second, "Ping once Redis is up", func() bool { return s.Ping(context.Background()) == nil })
 	if d, err := s.Take(context.Background(), "k", algorithm.MustParseLimit("1/s"), 1); err != nil || !d.Allowed {
 		t.Fatalf("Take once Redis is up: %+v, %v", d, err)

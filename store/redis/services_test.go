@@ -23,6 +23,8 @@ import (
 
 	"github.com/redis/rueidis"
 	"go.uber.org/goleak"
+
+	"github.com/sluicehq/sluice/internal/servicetest"
 )
 
 func TestMain(m *testing.M) {
@@ -41,16 +43,6 @@ func (w withServices) Run() int {
 	code := w.m.Run()
 	ownCluster.stop()
 	return code
-}
-
-// needService skips or fails the test when a service is missing.
-func needService(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("SLUICE_REQUIRE_SERVICES") == "1" {
-		t.Fatalf("%s (SLUICE_REQUIRE_SERVICES=1)", msg)
-	}
-	t.Skipf("%s; set SLUICE_REQUIRE_SERVICES=1 to fail instead", msg)
 }
 
 func redisAddr() string {
@@ -73,7 +65,7 @@ func standaloneClient(t testing.TB) rueidis.Client {
 		}
 	}
 	if err != nil {
-		needService(t, "no Redis at %s: %v", redisAddr(), err)
+		servicetest.Unavailable(t, "no Redis at %s: %v", redisAddr(), err)
 	}
 	t.Cleanup(c.Close)
 	return c
@@ -84,7 +76,7 @@ func clusterClient(t testing.TB) rueidis.Client {
 	t.Helper()
 	addrs, err := clusterAddrs()
 	if err != nil {
-		needService(t, "no Redis Cluster: %v", err)
+		servicetest.Unavailable(t, "no Redis Cluster: %v", err)
 	}
 	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: addrs, DisableCache: true})
 	if err == nil && c.Mode() != rueidis.ClientModeCluster {
@@ -92,7 +84,7 @@ func clusterClient(t testing.TB) rueidis.Client {
 		err = fmt.Errorf("%v is not a cluster", addrs)
 	}
 	if err != nil {
-		needService(t, "no Redis Cluster at %v: %v", addrs, err)
+		servicetest.Unavailable(t, "no Redis Cluster at %v: %v", addrs, err)
 	}
 	t.Cleanup(c.Close)
 	return c

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/algorithm"
+	"github.com/sluicehq/sluice/internal/servicetest"
 )
 
 func TestParseURL(t *testing.T) {
@@ -131,20 +132,20 @@ func TestDeployments(t *testing.T) {
 		decide(t, "redis+cluster://"+strings.Join(addrs, ","))
 	})
 	t.Run("sentinel", func(t *testing.T) {
-		master := startRedis(t)
+		master := servicetest.StartRedis(t)
 		port, err := freePort()
 		if err != nil {
 			t.Fatal(err)
 		}
 		dir := t.TempDir()
 		conf := filepath.Join(dir, "sentinel.conf")
-		body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor sluice 127.0.0.1 %d 1\n", port, dir, master.port)
+		body := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor sluice 127.0.0.1 %d 1\n", port, dir, master.Port)
 		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		cmd := exec.Command("redis-server", conf, "--sentinel")
 		if err := cmd.Start(); err != nil {
-			needService(t, "cannot start a Sentinel: %v", err)
+			servicetest.Unavailable(t, "cannot start a Sentinel: %v", err)
 		}
 		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		url := fmt.Sprintf("redis-sentinel://127.0.0.1:%d/sluice", port)

@@ -326,3 +326,35 @@ func subset(doc, got any, path string) (string, bool) {
 	}
 	return path, reflect.DeepEqual(doc, got)
 }
+
+// TestReadmeExample runs the curl example of the README's "Try it" section
+// and then the same call twice more: the documented first answer, then 200,
+// then the 429 with ERROR_RATE_LIMIT that the README promises.
+func TestReadmeExample(t *testing.T) {
+	const readme = "../../README.md"
+	examples := readExamples(t, readme, "## Try it")
+	if len(examples) != 1 {
+		t.Fatalf("found %d curl examples in the README's Try it section, want 1", len(examples))
+	}
+	e := newEnv(t)
+	ex := examples[0]
+	var last *http.Response
+	var body []byte
+	for i := range 3 {
+		req, err := curlRequest(ex.command, e.srv.URL)
+		if err != nil {
+			t.Fatalf("README.md:%d: %v", ex.line, err)
+		}
+		if last, err = e.srv.Client().Do(req); err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(last.Body)
+		last.Body.Close()
+		if i == 0 {
+			checkResponse(t, fmt.Sprintf("README.md:%d", ex.line), ex.response, last, body)
+		}
+	}
+	if last.StatusCode != http.StatusTooManyRequests || last.Header.Get("Retry-After") == "" || !strings.Contains(string(body), `"error":"ERROR_RATE_LIMIT"`) {
+		t.Fatalf("third call: %d %s, want 429 with Retry-After and ERROR_RATE_LIMIT", last.StatusCode, body)
+	}
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test of Sluice: gofmt, go vet, and go test -race on the module
+# Runs every test of Sluice: gofmt, go vet, staticcheck, and go test -race on the module
 # and the bench module, against real services. It uses the Redis on
 # 127.0.0.1:6379 and the PostgreSQL on 127.0.0.1:5432 when they answer, and
 # otherwise installs (apt-get) and starts them on loopback. It starts a
@@ -50,9 +50,12 @@ say "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then echo "gofmt would change:"; echo "$unformatted"; exit 1; fi
 
-say "go vet"
+say "go vet, staticcheck"
 go vet ./...
 (cd bench && go vet ./...)
+staticcheck="go run honnef.co/go/tools/cmd/staticcheck@v0.8.2"
+$staticcheck ./...
+(cd bench && $staticcheck ./...)
 
 ensure_redis
 ensure_postgres

@@ -19,7 +19,7 @@ func (s *Server) httpMux() http.Handler {
 	rt := &router{fixed: map[string]http.Handler{
 		"/healthz": getOnly(http.HandlerFunc(s.healthz)),
 		"/readyz":  getOnly(http.HandlerFunc(s.readyz)),
-	}, fallback: s.cfg.Decisions}
+	}, fallback: s.cfg.Decisions, gateway: s.cfg.Gateway}
 	if h := s.metricsHandler(); h != nil {
 		rt.fixed["/metrics"] = getOnly(h)
 	}
@@ -28,6 +28,7 @@ func (s *Server) httpMux() http.Handler {
 		if rt.admin == nil {
 			rt.admin = AdminDisabled()
 		}
+		rt.adminRoutes = s.cfg.AdminRoutes
 	}
 	if rt.fallback == nil {
 		rt.fallback = http.NotFoundHandler()
@@ -40,6 +41,10 @@ type router struct {
 	fixed    map[string]http.Handler
 	admin    http.Handler // nil when the admin API has its own listener
 	fallback http.Handler
+	// gateway, when set, serves what is not the decision API.
+	gateway http.Handler
+	// adminRoutes are the more admin endpoints, when on this listener.
+	adminRoutes map[string]http.Handler
 }
 
 // ServeHTTP routes r by its path.
@@ -51,6 +56,16 @@ func (rt *router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if rt.admin != nil && (p == AdminPath || strings.HasPrefix(p, AdminPath+"/")) {
 		rt.admin.ServeHTTP(w, r)
+		return
+	}
+	for prefix, h := range rt.adminRoutes {
+		if p == prefix || strings.HasPrefix(p, prefix+"/") {
+			h.ServeHTTP(w, r)
+			return
+		}
+	}
+	if rt.gateway != nil && !strings.HasPrefix(p, DecisionsPrefix) {
+		rt.gateway.ServeHTTP(w, r)
 		return
 	}
 	rt.fallback.ServeHTTP(w, r)
@@ -112,6 +127,10 @@ func (s *Server) mountAdmin(mux *http.ServeMux) {
 	}
 	mux.Handle(AdminPath, h)
 	mux.Handle(AdminPath+"/", h)
+	for prefix, h := range s.cfg.AdminRoutes {
+		mux.Handle(prefix, h)
+		mux.Handle(prefix+"/", h)
+	}
 }
 
 // AdminDisabled answers the admin API's paths with 503 when no admin token

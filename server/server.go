@@ -39,6 +39,10 @@ const (
 // AdminPath is where the rules admin API is mounted.
 const AdminPath = "/api/rate-rules"
 
+// DecisionsPrefix begins the paths of the HTTP decision API, which stay
+// with Decisions when a Gateway is set.
+const DecisionsPrefix = "/v1/"
+
 // Config configures a Server. Listener addresses are host:port; an empty
 // address turns its listener off (but see AdminAddr).
 type Config struct {
@@ -61,6 +65,14 @@ type Config struct {
 	// Admin serves AdminPath and everything under it. Nil answers 503:
 	// the admin API is not configured.
 	Admin http.Handler
+	// Gateway, when set, serves the HTTP listener's paths outside the
+	// decision API (DecisionsPrefix), health, metrics and the admin API:
+	// the gateway's routes. Nil sends every such path to Decisions.
+	Gateway http.Handler
+	// AdminRoutes are more endpoints of the admin listener (of the HTTP
+	// listener when AdminAddr is empty), each mounted for its path and
+	// everything under it, such as the API keys' /api/api-keys.
+	AdminRoutes map[string]http.Handler
 	// Gatherer is exposed at /metrics. Nil serves no /metrics. There is no
 	// global registry: pass the one the collectors were registered on.
 	Gatherer prometheus.Gatherer

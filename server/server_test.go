@@ -329,3 +329,44 @@ func TestDrainDelay(t *testing.T) {
 		t.Errorf("stopped after %s, before the drain delay", d)
 	}
 }
+
+// TestGatewayAndAdminRoutes checks that the gateway serves what is not the
+// decision API, health, metrics or admin, and that AdminRoutes mount on
+// the admin listener (on the HTTP listener without one).
+func TestGatewayAndAdminRoutes(t *testing.T) {
+	named := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, name) })
+	}
+	for _, ownAdmin := range []bool{true, false} {
+		cfg := Config{
+			HTTPAddr: "127.0.0.1:0", Decisions: named("decisions"), Admin: named("admin"),
+			Gateway: named("gateway"), AdminRoutes: map[string]http.Handler{"/api/api-keys": named("keys")},
+		}
+		if ownAdmin {
+			cfg.AdminAddr = "127.0.0.1:0"
+		}
+		s, _ := start(t, cfg)
+		c := client(t)
+		h := "http://" + s.HTTPAddr().String()
+		adm := h
+		if ownAdmin {
+			adm = "http://" + s.AdminAddr().String()
+		}
+		for url, want := range map[string]string{
+			h + "/v1/limit": "decisions", h + "/api/things": "gateway", h + "/": "gateway",
+			adm + AdminPath: "admin", adm + "/api/api-keys": "keys", adm + "/api/api-keys/ak_1": "keys",
+		} {
+			if code, body := get(t, c, url); code != 200 || body != want {
+				t.Errorf("admin listener %v: GET %s: %d %q, want %q", ownAdmin, url, code, body, want)
+			}
+		}
+		if ownAdmin {
+			if _, body := get(t, c, h+"/api/api-keys"); body != "gateway" {
+				t.Errorf("/api/api-keys on the HTTP listener with an admin listener: %q, want the gateway", body)
+			}
+		}
+		if code, _ := get(t, c, h+"/healthz"); code != 200 {
+			t.Errorf("/healthz: %d", code)
+		}
+	}
+}

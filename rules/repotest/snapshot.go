@@ -83,13 +83,13 @@ func testConcurrentWriters(t *testing.T, r rules.Repository) {
 			for i := range each {
 				rule := sample(w*1000 + i)
 				if _, err := r.Create(ctx(t), rule, fmt.Sprintf("writer-%d", w)); err != nil {
-					errs <- fmt.Errorf("Create: %w", err)
+					errs <- fmt.Errorf("create: %w", err)
 				}
 				if _, err := r.Update(ctx(t), shared.ID, rules.Patch{Priority: ptr(w*1000 + i)}, "writer"); err != nil {
-					errs <- fmt.Errorf("Update: %w", err)
+					errs <- fmt.Errorf("update: %w", err)
 				}
 				if _, err := r.Enabled(ctx(t)); err != nil {
-					errs <- fmt.Errorf("Enabled: %w", err)
+					errs <- fmt.Errorf("enabled: %w", err)
 				}
 			}
 		})

@@ -138,9 +138,7 @@ func Parse(dsn string) (backend, target string, err error) {
 		return BackendPostgres, dsn, nil
 	case strings.HasPrefix(dsn, "sqlite:"):
 		path := strings.TrimPrefix(dsn, "sqlite:")
-		if strings.HasPrefix(path, "//") {
-			path = path[2:] // sqlite:///abs/path and sqlite://rel/path
-		}
+		path = strings.TrimPrefix(path, "//") // sqlite:///abs/path and sqlite://rel/path
 		if path == "" {
 			return "", "", fmt.Errorf("%w: %q names no file; %s", ErrDSN, dsn, accepted)
 		}

@@ -113,7 +113,6 @@ type target struct {
 	cost    int64
 	refund  bool
 	name    string // current_limit name
-	stat    string // rule label of metrics
 	// Exactly one of the following holds, or none (not limited).
 	unlimited bool
 	blocked   *sluice.Limit // requests_per_unit 0: always over the limit

@@ -78,8 +78,7 @@ func uniq(t *testing.T, s string) string {
 
 func newService(t *testing.T, lim *sluice.Limiter, res *rules.Resolver, headers bool) *envoyrls.Service {
 	t.Helper()
-	var ds []envoyrls.Domain
-	ds = decodeDomains(t, sampleDomains)
+	ds := decodeDomains(t, sampleDomains)
 	svc, err := envoyrls.New(envoyrls.Config{Domains: ds, Limiter: lim, Resolver: res, Headers: headers})
 	if err != nil {
 		t.Fatal(err)

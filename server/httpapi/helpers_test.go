@@ -89,13 +89,12 @@ type env struct {
 
 type envOption func(*httpapi.Config)
 
-func withShadow(c *httpapi.Config)                 { c.Shadow = true }
-func withResolver(r *rules.Resolver) envOption     { return func(c *httpapi.Config) { c.Resolver = r } }
-func withLimiter(l *sluice.Limiter) envOption      { return func(c *httpapi.Config) { c.Limiter = l } }
-func withMaxBody(n int64) envOption                { return func(c *httpapi.Config) { c.MaxBody = n } }
-func withMaxBatch(n int) envOption                 { return func(c *httpapi.Config) { c.MaxBatch = n } }
-func withRules(t testing.TB) envOption             { return withResolver(newResolver(t, testRules(), nil, false)) }
-func withConfig(f func(*httpapi.Config)) envOption { return f }
+func withShadow(c *httpapi.Config)             { c.Shadow = true }
+func withResolver(r *rules.Resolver) envOption { return func(c *httpapi.Config) { c.Resolver = r } }
+func withLimiter(l *sluice.Limiter) envOption  { return func(c *httpapi.Config) { c.Limiter = l } }
+func withMaxBody(n int64) envOption            { return func(c *httpapi.Config) { c.MaxBody = n } }
+func withMaxBatch(n int) envOption             { return func(c *httpapi.Config) { c.MaxBatch = n } }
+func withRules(t testing.TB) envOption         { return withResolver(newResolver(t, testRules(), nil, false)) }
 
 func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()

@@ -27,6 +27,8 @@ const (
 	ProtocolHTTP  = "http"
 	ProtocolGRPC  = "grpc"
 	ProtocolEnvoy = "envoy"
+	// ProtocolGateway labels the decisions of the gateway's policies.
+	ProtocolGateway = "gateway"
 )
 
 // Other is the label value that stands for every value past the cap, and

@@ -55,6 +55,8 @@ type Config struct {
 	Policies []Policy `yaml:"policies"`
 	// Routes map request paths to upstreams through policies.
 	Routes []Route `yaml:"routes"`
+	// Auth holds the API keys and JWT settings routes authenticate with.
+	Auth Auth `yaml:"auth"`
 }
 
 // HTTP configures the HTTP listener.
@@ -202,6 +204,13 @@ type Gateway struct {
 	// IPv6Prefix is the prefix length an IPv6 caller is grouped by for
 	// rateLimitBy ip: a host usually holds a whole /64. Default 64.
 	IPv6Prefix int `yaml:"ipv6_prefix"`
+	// ForwardedHeader is the header trusted proxies name the caller in:
+	// x-forwarded-for (default) or forwarded (RFC 7239).
+	ForwardedHeader string `yaml:"forwarded_header"`
+	// Headers are the rate-limit header forms of responses: ietf (default:
+	// RateLimit and RateLimit-Policy), legacy (RateLimit-Limit,
+	// -Remaining, -Reset), x (X-RateLimit-*), or off alone.
+	Headers []string `yaml:"headers"`
 }
 
 // Defaults.

@@ -14,6 +14,7 @@ import (
 // secrets they name by variable.
 var docEnv = envOf(map[string]string{
 	"SLUICE_OPS_TOKEN": "0123456789abcdef0123456789abcdef",
+	"GLOBEX_API_KEY":   "globex-0123456789abcdef",
 })
 
 // TestExampleConfigs loads every examples/configs/*.yaml.
@@ -60,6 +61,22 @@ func TestConfigurationDocs(t *testing.T) {
 	for _, path := range fieldPaths() {
 		if !strings.Contains(doc, "`"+path+"`") {
 			t.Errorf("docs/configuration.md does not document the field `%s`", path)
+		}
+	}
+}
+
+// TestPolicyDocs loads every YAML example of docs/policies.md, so that they
+// use the configuration's keys.
+func TestPolicyDocs(t *testing.T) {
+	raw, err := os.ReadFile("../docs/policies.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	for _, b := range yamlBlock.FindAllStringSubmatchIndex(doc, -1) {
+		name := "docs/policies.md (block at line " + strconv.Itoa(strings.Count(doc[:b[2]], "\n")+1) + ")"
+		if _, err := Parse(name, []byte(doc[b[2]:b[3]]), docEnv); err != nil {
+			t.Errorf("%v", err)
 		}
 	}
 }

@@ -105,6 +105,7 @@ func parse(name string, data []byte, env Env, secrets bool) (*Config, error) {
 	}
 	if secrets {
 		verr = append(verr, c.checkTokenEnv(env)...)
+		verr = append(verr, c.checkAuthEnv(env)...)
 	}
 	for _, p := range verr {
 		if v, ok := envSet[p.Path]; ok {

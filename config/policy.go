@@ -119,6 +119,12 @@ type Route struct {
 	Upstream string `yaml:"upstream"`
 	// Policies are applied in order, by name.
 	Policies []string `yaml:"policies"`
+	// Auth is how callers authenticate before the policies: none
+	// (default), api_key, jwt or any (an API key or a JWT).
+	Auth string `yaml:"auth"`
+	// PreserveHost sends the caller's Host header upstream instead of the
+	// upstream's host. Default false.
+	PreserveHost bool `yaml:"preserve_host"`
 }
 
 // RateLimit returns the policy's limit: Limit text parsed, or

@@ -35,6 +35,7 @@ func (c *Config) Validate() error {
 	}
 	c.Gateway.validate(&p)
 	c.validatePolicies(&p)
+	c.Auth.validate(&p)
 	c.validateRoutes(&p)
 	return p.list.err()
 }
@@ -265,6 +266,22 @@ func (g Gateway) validate(p *problems) {
 	}
 	if g.IPv6Prefix < 1 || g.IPv6Prefix > 128 {
 		p.add("gateway.ipv6_prefix", "%d is out of range: 1 to 128 (64 groups a host's /64)", g.IPv6Prefix)
+	}
+	switch strings.ToLower(g.ForwardedHeader) {
+	case "", "x-forwarded-for", "forwarded":
+	default:
+		p.add("gateway.forwarded_header", "%q is not accepted (accepted: x-forwarded-for, forwarded)", g.ForwardedHeader)
+	}
+	for i, h := range g.Headers {
+		switch h {
+		case "ietf", "legacy", "x":
+		case "off":
+			if len(g.Headers) > 1 {
+				p.add(fmt.Sprintf("gateway.headers[%d]", i), "off excludes the other header forms")
+			}
+		default:
+			p.add(fmt.Sprintf("gateway.headers[%d]", i), "%q is not a header form (accepted: ietf, legacy, x, off)", h)
+		}
 	}
 }
 

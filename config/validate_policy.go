@@ -212,6 +212,23 @@ func (c *Config) validateRoutes(p *problems) {
 				p.add(fmt.Sprintf("%s.policies[%d]", path, j), "no policy is named %q", name)
 			}
 		}
+		switch r.Auth {
+		case "", AuthNone:
+		case AuthAPIKey:
+			if !c.Auth.apiKeysConfigured() {
+				p.add(path+".auth", "api_key needs auth.api_keys or auth.database: true")
+			}
+		case AuthJWT:
+			if !c.Auth.JWT.configured() {
+				p.add(path+".auth", "jwt needs auth.jwt.keys or auth.jwt.jwks.url")
+			}
+		case AuthAny:
+			if !c.Auth.apiKeysConfigured() && !c.Auth.JWT.configured() {
+				p.add(path+".auth", "any needs API keys (auth.api_keys, auth.database) or JWT keys (auth.jwt)")
+			}
+		default:
+			p.add(path+".auth", "%q is not accepted (accepted: none, api_key, jwt, any)", r.Auth)
+		}
 	}
 }
 

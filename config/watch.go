@@ -186,12 +186,12 @@ func (w *Watcher) settled() ([]byte, error) {
 
 // RestartFields returns the paths of the fields (or whole sections) a
 // reload cannot change: the listeners, the store, the rules database,
-// Envoy's response headers, the log format and the shutdown timeout and
-// delay.
+// Envoy's response headers, the log format, the shutdown timeout and
+// delay, and auth.database (the API key table is opened at start).
 // Everything else (limits: policies, routes, gateway; Envoy domains; shadow
 // mode; admin tokens; log level) applies at once.
 func RestartFields() []string {
-	return []string{"http", "grpc", "admin.addr", "admin.pprof", "store", "rules", "envoy.headers", "log.format", "shutdown_timeout", "shutdown_delay"}
+	return []string{"http", "grpc", "admin.addr", "admin.pprof", "store", "rules", "envoy.headers", "log.format", "shutdown_timeout", "shutdown_delay", "auth.database"}
 }
 
 // keepRestartFields sets every restart-only field of next to its value in

@@ -26,6 +26,9 @@ import (
 
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/config"
+	"github.com/sluicehq/sluice/gateway"
+	"github.com/sluicehq/sluice/policy"
+	"github.com/sluicehq/sluice/policy/auth/keydb"
 	sluicev1 "github.com/sluicehq/sluice/proto/sluice/v1"
 	"github.com/sluicehq/sluice/rules"
 	"github.com/sluicehq/sluice/rules/admin"
@@ -50,7 +53,9 @@ const defaultConfigFile = "sluice.yaml"
 const serveUsage = `Usage: sluice serve [--config FILE]
 
 Run the rate-limit service: the HTTP decision API, the gRPC decision API
-and Envoy's rate-limit service, the rules admin API, health and metrics.
+and Envoy's rate-limit service, the rules admin API, health and metrics,
+and, when routes are configured, the gateway proxying the HTTP listener's
+other paths to upstreams through policies.
 
 With no configuration it listens on loopback (HTTP 127.0.0.1:8080, gRPC
 127.0.0.1:8081, admin 127.0.0.1:8082), keeps counters in memory and rules in
@@ -155,6 +160,12 @@ type service struct {
 	admin     *server.Swap
 	envoy     *envoyrls.Service
 	grpcAPI   *grpcSwap
+
+	keys    *keydb.Store // the database's API keys; nil without auth.database
+	keysAPI *server.Swap // the API keys' admin endpoint; nil without auth.database
+	gwMu    sync.Mutex   // serializes reloads of the gateway
+	gw      *gateway.Gateway
+	gwSwap  *server.Swap // the gateway, or decisions while no route is configured
 }
 
 // serve runs the service until ctx is done.
@@ -174,6 +185,8 @@ func serve(ctx context.Context, file string, cfg *config.Config, env config.Env,
 		Pprof:             cfg.Admin.Pprof,
 		Decisions:         svc.decisions,
 		Admin:             svc.admin,
+		Gateway:           svc.gwSwap,
+		AdminRoutes:       svc.adminRoutes(),
 		Gatherer:          svc.reg,
 		Checks:            svc.checks(),
 		GRPCServices:      svc.grpcServices(cfg),
@@ -239,6 +252,22 @@ func (s *service) build(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	s.admin = server.NewSwap(adm)
+	if cfg.Auth.Database {
+		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		s.keys, err = keydb.Open(octx, cfg.Rules.Database, keydb.Options{})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("auth.database: %w", err)
+		}
+		kh, err := s.keysHandler(cfg)
+		if err != nil {
+			return err
+		}
+		s.keysAPI = server.NewSwap(kh)
+	}
+	if err := s.buildGateway(cfg); err != nil {
+		return err
+	}
 	g, err := s.grpcDecisionAPI(cfg)
 	if err != nil {
 		return err
@@ -311,6 +340,100 @@ func (s *service) adminAPI(cfg *config.Config) (http.Handler, error) {
 	return admin.New(s.repo, admin.Config{Tokens: toks, Resolver: s.res, Logger: s.log})
 }
 
+// keysHandler builds the API keys' admin endpoint for cfg's admin tokens;
+// without tokens it answers 503 as the admin API does.
+func (s *service) keysHandler(cfg *config.Config) (http.Handler, error) {
+	toks, err := cfg.AdminTokens(s.env)
+	if err != nil || len(toks) == 0 {
+		return server.AdminDisabled(), err
+	}
+	return keydb.NewHandler(s.keys, keydb.HandlerConfig{Tokens: toks, Logger: s.log})
+}
+
+// adminRoutes are the admin endpoints beyond the rules admin API.
+func (s *service) adminRoutes() map[string]http.Handler {
+	if s.keysAPI == nil {
+		return nil
+	}
+	return map[string]http.Handler{keydb.BasePath: s.keysAPI}
+}
+
+// gatewayRoutes builds cfg's gateway routes.
+func (s *service) gatewayRoutes(cfg *config.Config) ([]gateway.Route, error) {
+	deps := config.GatewayDeps{Env: s.env, Resolver: s.res}
+	if s.keys != nil {
+		deps.KeyDB = s.keys
+	}
+	return cfg.GatewayRoutes(deps)
+}
+
+// newGateway returns a gateway serving cfg's routes.
+func (s *service) newGateway(cfg *config.Config) (*gateway.Gateway, error) {
+	routes, err := s.gatewayRoutes(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts := cfg.Gateway.PolicyOptions()
+	opts.Logger = s.log
+	opts.Observer = policy.ObserverFunc(func(_ context.Context, e policy.Event) {
+		s.met.Observe(metrics.ProtocolGateway, e.Policy, "", e.Decision, 0)
+	})
+	return gateway.New(gateway.Config{Routes: routes, Limiter: s.lim, Policy: opts, Logger: s.log})
+}
+
+// buildGateway builds the gateway and the Swap the HTTP listener sends
+// paths outside the decision API to: the gateway when routes are
+// configured, the decision API (as without a gateway) otherwise.
+func (s *service) buildGateway(cfg *config.Config) error {
+	gw, err := s.newGateway(cfg)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
+	s.gw = gw
+	s.gwSwap = server.NewSwap(s.decisions)
+	if len(cfg.Routes) > 0 {
+		s.gwSwap.Store(s.gw)
+	}
+	return nil
+}
+
+// reloadGateway applies next's policies, routes, auth and gateway settings:
+// Gateway.Update when the gateway settings are the same, a new gateway
+// otherwise. On error the running routes stay.
+func (s *service) reloadGateway(old, next *config.Config) {
+	if reflect.DeepEqual(old.Policies, next.Policies) && reflect.DeepEqual(old.Routes, next.Routes) &&
+		reflect.DeepEqual(old.Auth, next.Auth) && reflect.DeepEqual(old.Gateway, next.Gateway) {
+		return
+	}
+	s.gwMu.Lock()
+	defer s.gwMu.Unlock()
+	if reflect.DeepEqual(old.Gateway, next.Gateway) {
+		routes, err := s.gatewayRoutes(next)
+		if err == nil {
+			err = s.gw.Update(routes)
+		}
+		if err != nil {
+			s.log.Error("config: applying the gateway's routes; the old routes stay", "err", err)
+			return
+		}
+	} else {
+		gw, err := s.newGateway(next)
+		if err != nil {
+			s.log.Error("config: applying the gateway; the old routes stay", "err", err)
+			return
+		}
+		prev := s.gw
+		s.gw = gw
+		defer prev.Close()
+	}
+	if len(next.Routes) > 0 {
+		s.gwSwap.Store(s.gw)
+	} else {
+		s.gwSwap.Store(s.decisions)
+	}
+	s.log.Info("config: gateway routes applied", "routes", len(next.Routes))
+}
+
 // checks are the readiness checks: the store and the rules database.
 func (s *service) checks() []server.Check {
 	cs := []server.Check{{Name: "rules", Check: s.repo.Ping}}
@@ -346,7 +469,15 @@ func (s *service) reload(old, next *config.Config) {
 		} else {
 			s.admin.Store(h)
 		}
+		if s.keysAPI != nil {
+			if h, err := s.keysHandler(next); err != nil {
+				s.log.Error("config: applying admin.tokens to /api/api-keys", "err", err)
+			} else {
+				s.keysAPI.Store(h)
+			}
+		}
 	}
+	s.reloadGateway(old, next)
 }
 
 // grpcServices returns the gRPC services: the decision API and Envoy's
@@ -398,6 +529,12 @@ func (g *grpcSwap) CheckRules(ctx context.Context, r *sluicev1.CheckRulesRequest
 
 // close releases everything build opened, in reverse order.
 func (s *service) close() {
+	if s.gw != nil {
+		_ = s.gw.Close()
+	}
+	if s.keys != nil {
+		_ = s.keys.Close()
+	}
 	if s.res != nil {
 		_ = s.res.Close()
 	}

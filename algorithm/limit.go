@@ -11,6 +11,7 @@ package algorithm
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 )
@@ -208,7 +209,7 @@ func (l Limit) Validate() error {
 		if l.Requests > l.Window.Microseconds() {
 			return bad("%s admits at most one request per microsecond: %d per %s is too fast", l.Algorithm, l.Requests, l.Window)
 		}
-		if l.Capacity() > maxTolerance/l.Interval() {
+		if hi, lo := bits.Mul64(uint64(l.Capacity()), uint64(l.Interval())); hi != 0 || lo > maxTolerance {
 			return bad("burst %d times the refill interval %dµs is too long", l.Capacity(), l.Interval())
 		}
 	}

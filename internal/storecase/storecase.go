@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/internal/servicetest"
 	"github.com/sluicehq/sluice/store/memory"
@@ -24,7 +26,7 @@ type Case struct {
 
 // All returns the memory case and the Redis case (the shared test Redis,
 // under a fresh key prefix that starts with prefix; Unavailable when Redis
-// does not answer). The Redis limiter is fail-closed, so that a store
+// does not answer; its keys are deleted at cleanup). The Redis limiter is fail-closed, so that a store
 // failure shows in a test instead of passing as fail-open.
 func All(prefix string) []Case {
 	return []Case{
@@ -37,13 +39,25 @@ func All(prefix string) []Case {
 		}},
 		{"redis", func(t *testing.T) *sluice.Limiter {
 			addr := servicetest.RedisAddr(t)
-			b := make([]byte, 6)
-			_, _ = rand.Read(b)
-			s, err := redis.New(redis.Config{URL: "redis://" + addr, Prefix: prefix + hex.EncodeToString(b), Timeout: 2 * time.Second})
+			client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, ForceSingleClient: true, DisableCache: true})
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { _ = s.Close() })
+			b := make([]byte, 6)
+			_, _ = rand.Read(b)
+			cfg := redis.Config{Prefix: prefix + hex.EncodeToString(b), Timeout: 2 * time.Second}
+			s, err := redis.NewWithClient(client, cfg)
+			if err != nil {
+				client.Close()
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if err := servicetest.DeleteRedisPrefix(client, cfg.Prefix); err != nil {
+					t.Errorf("deleting the test's keys: %v", err)
+				}
+				_ = s.Close()
+				client.Close()
+			})
 			l := sluice.New(s, sluice.Config{OnStoreError: sluice.FailClosed})
 			t.Cleanup(func() { _ = l.Close() })
 			// Warm up: the first call loads the scripts.

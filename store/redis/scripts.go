@@ -8,14 +8,15 @@ import (
 	"github.com/sluicehq/sluice/algorithm"
 )
 
-// The Lua sources (directory lua/). Each algorithm of package algorithm is
-// one file defining <name>(…) (algorithm.Apply) and <name>_give_back(…)
-// (algorithm.Refund's new state). A script sent to Redis is lib.lua, the
-// algorithms it needs, the definition of apply and give_back, and an entry
-// file: scripts for one call include only that call's algorithm, so Redis
-// creates fewer Lua functions per call.
+// The Lua sources. Each algorithm of package algorithm is one file beside
+// this one, <name>.lua, defining <name>(…) (algorithm.Apply) and
+// <name>_give_back(…) (algorithm.Refund's new state); the shared library
+// and the entry points are in lua/. A script sent to Redis is lua/lib.lua,
+// the algorithms it needs, the definition of apply and give_back, and an
+// entry file: scripts for one call include only that call's algorithm, so
+// Redis creates fewer Lua functions per call.
 //
-//go:embed lua/*.lua
+//go:embed *.lua lua/*.lua
 var luaFiles embed.FS
 
 // algorithmFile returns the Lua file and function name of an algorithm.
@@ -24,11 +25,12 @@ func algorithmFile(a algorithm.Algorithm) (file, fn string) {
 	return fn + ".lua", fn
 }
 
-// source concatenates the named files of lua/.
+// source concatenates the named embedded files (paths relative to this
+// package).
 func source(files ...string) (string, error) {
 	var b strings.Builder
 	for _, name := range files {
-		src, err := luaFiles.ReadFile("lua/" + name)
+		src, err := luaFiles.ReadFile(name)
 		if err != nil {
 			return "", fmt.Errorf("sluice redis: embedded script %s: %w", name, err)
 		}
@@ -42,13 +44,13 @@ func source(files ...string) (string, error) {
 // withRefund adds refund (refund_fn.lua).
 func oneAlgorithm(a algorithm.Algorithm, entry string, withRefund bool) (*script, error) {
 	file, fn := algorithmFile(a)
-	head, err := source("lib.lua", file)
+	head, err := source("lua/lib.lua", file)
 	if err != nil {
 		return nil, err
 	}
 	files := []string{entry}
 	if withRefund {
-		files = []string{"refund_fn.lua", entry}
+		files = []string{"lua/refund_fn.lua", entry}
 	}
 	tail, err := source(files...)
 	if err != nil {
@@ -60,12 +62,12 @@ func oneAlgorithm(a algorithm.Algorithm, entry string, withRefund bool) (*script
 
 // everyAlgorithm returns the script running entry for calls of any algorithm.
 func everyAlgorithm(entry string) (*script, error) {
-	files := []string{"lib.lua"}
+	files := []string{"lua/lib.lua"}
 	for a := algorithm.SlidingWindow; a.Valid(); a++ {
 		file, _ := algorithmFile(a)
 		files = append(files, file)
 	}
-	src, err := source(append(files, "dispatch.lua", "refund_fn.lua", entry)...)
+	src, err := source(append(files, "lua/dispatch.lua", "lua/refund_fn.lua", entry)...)
 	if err != nil {
 		return nil, err
 	}
@@ -88,20 +90,20 @@ func newScripts() (scripts, error) {
 	var all scripts
 	var err error
 	for a := algorithm.SlidingWindow; a.Valid(); a++ {
-		if all.take1[a], err = oneAlgorithm(a, "take1.lua", false); err != nil {
+		if all.take1[a], err = oneAlgorithm(a, "lua/take1.lua", false); err != nil {
 			return scripts{}, err
 		}
-		if all.refund[a], err = oneAlgorithm(a, "refund.lua", true); err != nil {
+		if all.refund[a], err = oneAlgorithm(a, "lua/refund.lua", true); err != nil {
 			return scripts{}, err
 		}
 	}
-	if all.take, err = everyAlgorithm("take.lua"); err != nil {
+	if all.take, err = everyAlgorithm("lua/take.lua"); err != nil {
 		return scripts{}, err
 	}
-	if all.undo, err = everyAlgorithm("undo.lua"); err != nil {
+	if all.undo, err = everyAlgorithm("lua/undo.lua"); err != nil {
 		return scripts{}, err
 	}
-	src, err := source("lib.lua", "lease.lua")
+	src, err := source("lua/lib.lua", "lua/lease.lua")
 	if err != nil {
 		return scripts{}, err
 	}

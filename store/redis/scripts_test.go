@@ -11,6 +11,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/sluicehq/sluice/algorithm"
+	"github.com/sluicehq/sluice/internal/servicetest"
 	"github.com/sluicehq/sluice/store"
 )
 
@@ -106,7 +107,7 @@ func TestPingLoadsScript(t *testing.T) {
 	if err != nil || len(exists) != 1 || exists[0] != 1 {
 		t.Fatalf("after Ping the decision script is not loaded: %v, %v", exists, err)
 	}
-	keys, err := prefixKeys(client, s.prefix[:len(s.prefix)-2])
+	keys, err := servicetest.RedisPrefixKeys(client, s.prefix[:len(s.prefix)-2])
 	if err != nil || len(keys) != 0 {
 		t.Fatalf("Ping wrote keys %v (%v): it must only read", keys, err)
 	}

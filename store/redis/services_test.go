@@ -195,51 +195,10 @@ func newTestStore(t testing.TB, client rueidis.Client, cfg Config) *Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := deletePrefix(client, cfg.Prefix); err != nil {
+		if err := servicetest.DeleteRedisPrefix(client, cfg.Prefix); err != nil {
 			t.Errorf("deleting the test's keys: %v", err)
 		}
 		s.Close()
 	})
 	return s
-}
-
-// prefixKeys returns the keys under prefix on every node.
-func prefixKeys(client rueidis.Client, prefix string) ([]string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var keys []string
-	for _, node := range client.Nodes() {
-		cursor := uint64(0)
-		for {
-			e, err := node.Do(ctx, node.B().Scan().Cursor(cursor).Match(prefix+":*").Count(1000).Build()).AsScanEntry()
-			if err != nil {
-				return nil, err
-			}
-			keys = append(keys, e.Elements...)
-			if cursor = e.Cursor; cursor == 0 {
-				break
-			}
-		}
-	}
-	return keys, nil
-}
-
-// deletePrefix deletes every key under prefix.
-func deletePrefix(client rueidis.Client, prefix string) error {
-	keys, err := prefixKeys(client, prefix)
-	if err != nil || len(keys) == 0 {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cmds := make(rueidis.Commands, len(keys))
-	for i, k := range keys {
-		cmds[i] = client.B().Unlink().Key(k).Build()
-	}
-	for _, r := range client.DoMulti(ctx, cmds...) {
-		if err := r.Error(); err != nil {
-			return err
-		}
-	}
-	return nil
 }

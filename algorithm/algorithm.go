@@ -1,6 +1,9 @@
 package algorithm
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // State is the stored state of one key under one algorithm: up to three
 // integers whose meaning depends on the algorithm. The zero State is a key
@@ -142,13 +145,16 @@ func slide(l *Limit, s State, now int64) (prev, curr, start int64) {
 
 // weighted is the part of the previous window's count p that still counts
 // when rem of the window's w microseconds overlap the sliding window:
-// floor(p × rem / w), computed as one IEEE-754 multiplication and one
-// division (the conversion truncates, which is floor for these non-negative
-// values). The Lua scripts compute the same operations in the same order,
-// so both stores agree to the unit. It is the only floating-point step that
-// decides anything; everything derived from it is searched exactly.
+// ceil(p × rem / w). Rounding up makes "used + cost <= limit" exactly the
+// comparison of the real-valued estimate (as the weighted count is compared
+// with an integer), so that a slot of the previous window frees only when
+// its share has fully slid out: rounding down would free one slot at every
+// window boundary. It is one IEEE-754 multiplication and one division,
+// computed the same way by the Lua scripts, so both stores agree to the
+// unit; it is the only floating-point step that decides anything, and
+// everything derived from it is searched exactly.
 func weighted(p, rem, w int64) int64 {
-	return int64(float64(p) * float64(rem) / float64(w))
+	return int64(math.Ceil(float64(p) * float64(rem) / float64(w)))
 }
 
 // earliest returns the smallest elapsed time x in [lo, w] at which
@@ -157,8 +163,9 @@ func earliest(p, room, w, lo int64) int64 {
 	if weighted(p, w-lo, w) <= room {
 		return lo
 	}
-	// A first guess from the real-valued solution; the loops make it exact.
-	x := min(w, max(lo, int64(float64(w)-float64(room+1)*float64(w)/float64(p))))
+	// A first guess from the real-valued solution, x = w − room·w/p; the
+	// loops make it exact.
+	x := min(w, max(lo, int64(float64(w)-float64(room)*float64(w)/float64(p))))
 	for x > lo && weighted(p, w-(x-1), w) <= room {
 		x--
 	}

@@ -12,10 +12,10 @@ local function slide(w, a, b, c, now)
   return 0, 0, start
 end
 
--- weighted is floor(p × rem / w) with the same IEEE operations, in the same
+-- weighted is ceil(p × rem / w) with the same IEEE operations, in the same
 -- order, as algorithm.weighted.
 local function weighted(p, rem, w)
-  return math.floor(p * rem / w)
+  return math.ceil(p * rem / w)
 end
 
 -- earliest is the smallest elapsed time x in [lo, w] at which
@@ -24,7 +24,7 @@ local function earliest(p, room, w, lo)
   if weighted(p, w - lo, w) <= room then
     return lo
   end
-  local x = math.max(lo, math.floor(w - (room + 1) * w / p))
+  local x = math.min(w, math.max(lo, math.floor(w - room * w / p)))
   while x > lo and weighted(p, w - (x - 1), w) <= room do
     x = x - 1
   end

@@ -88,17 +88,23 @@ var scenarios = []scenario{
 		{at: 14 * time.Second, op: refund, cost: 9, want: ok(5, 5, 0)},
 	}},
 	{name: "sliding_window", limit: "10/10s", steps: []step{
-		{at: 0, cost: 4, want: ok(10, 6, 17500001*us)},
-		{at: 5 * time.Second, cost: 6, want: ok(10, 0, 14000001*us)},
-		{at: 5 * time.Second, cost: 1, want: denied(10, 0, 14000001*us, 5000001*us)},
-		{at: 5 * time.Second, cost: 11, want: tooCostly(10, 0, 14000001*us)},
-		// Next window: 10 from the previous one weigh 8 at 2s in.
-		{at: 12 * time.Second, cost: 2, want: ok(10, 0, 13000001*us)},
-		{at: 12 * time.Second, cost: 1, want: denied(10, 0, 13000001*us, 1*us)},
-		{at: 13 * time.Second, cost: 0, want: ok(10, 1, 12000001*us)},
-		{at: 13 * time.Second, cost: 1, want: ok(10, 0, 13666667*us)},
-		{at: 13 * time.Second, op: refund, cost: 2, want: ok(10, 2, 7000001*us)},
-		{at: 13 * time.Second, op: refund, cost: 50, want: ok(10, 10, 0)},
+		// 4 used at 0s count until the end of the next window: the estimate
+		// assumes they were spread over this one.
+		{at: 0, cost: 4, want: ok(10, 6, 20*time.Second)},
+		{at: 5 * time.Second, cost: 6, want: ok(10, 0, 15*time.Second)},
+		// In the next window 10 weigh ceil(10 × (10s − x) / 10s): 9 at 1s.
+		{at: 5 * time.Second, cost: 1, want: denied(10, 0, 15*time.Second, 6*time.Second)},
+		{at: 5 * time.Second, cost: 11, want: tooCostly(10, 0, 15*time.Second)},
+		// Next window: the previous 10 weigh 8 at 2s in.
+		{at: 12 * time.Second, cost: 2, want: ok(10, 0, 18*time.Second)},
+		{at: 12 * time.Second, cost: 1, want: denied(10, 0, 18*time.Second, time.Second)},
+		{at: 13 * time.Second, cost: 0, want: ok(10, 1, 17*time.Second)},
+		{at: 13 * time.Second, cost: 1, want: ok(10, 0, 17*time.Second)},
+		{at: 13 * time.Second, op: refund, cost: 2, want: ok(10, 2, 17*time.Second)},
+		// A refund takes from the current window first, then from the
+		// previous window's count (of which 1 of 10 is left, weighing 1).
+		{at: 13 * time.Second, op: refund, cost: 50, want: ok(10, 9, 7*time.Second)},
+		{at: 20 * time.Second, cost: 0, want: ok(10, 10, 0)},
 	}},
 	{name: "token_bucket", limit: "10/10s token_bucket burst=5", steps: []step{
 		{at: 0, cost: 5, want: ok(5, 0, 5*time.Second)},

@@ -73,8 +73,6 @@ func tooCostly(limit, remaining int64, reset time.Duration) algorithm.Decision {
 	return algorithm.Decision{Limit: limit, Remaining: remaining, Reset: reset, Reason: algorithm.ReasonCostExceedsLimit}
 }
 
-const us = time.Microsecond
-
 var scenarios = []scenario{
 	{name: "fixed_window", limit: "5/10s fixed_window", steps: []step{
 		{at: 0, cost: 1, want: ok(5, 4, 10*time.Second)},

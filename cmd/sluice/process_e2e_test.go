@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -322,9 +323,23 @@ func needRedis(t *testing.T) string {
 	return addr
 }
 
-// uniquePrefix is a Redis key prefix no other test run uses.
-func uniquePrefix(t *testing.T) string {
-	return fmt.Sprintf("e2e-%d-%d", os.Getpid(), time.Now().UnixNano())
+// uniquePrefix is a Redis key prefix no other test run uses; the keys under
+// it on the Redis at addr are deleted when the test ends (after the servers
+// it started have stopped, as cleanups run last-registered first).
+func uniquePrefix(t *testing.T, addr string) string {
+	prefix := fmt.Sprintf("e2e-%d-%d", os.Getpid(), time.Now().UnixNano())
+	t.Cleanup(func() {
+		client, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+		if err != nil {
+			t.Errorf("cleaning up Redis prefix %s: %v", prefix, err)
+			return
+		}
+		defer client.Close()
+		if err := servicetest.DeleteRedisPrefix(client, prefix); err != nil {
+			t.Errorf("cleaning up Redis prefix %s: %v", prefix, err)
+		}
+	})
+	return prefix
 }
 
 // writeConfig writes a configuration file in dir and returns its path.

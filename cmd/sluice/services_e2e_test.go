@@ -24,7 +24,7 @@ func TestE2ERedisPostgres(t *testing.T) {
 	if code, out, errOut := runSluice(t, dir, nil, "migrate", "--db", pg); code != 0 {
 		t.Fatalf("sluice migrate: %d %s %s", code, out, errOut)
 	}
-	prefix := uniquePrefix(t)
+	prefix := uniquePrefix(t, redisAddr)
 	cfg := writeConfig(t, dir, "sluice.yaml", fmt.Sprintf(`
 store:
   type: redis
@@ -112,7 +112,7 @@ log:
 func TestE2EBlockCacheIsPerProcess(t *testing.T) {
 	redisAddr := needRedis(t)
 	dir := t.TempDir()
-	env := append(loopbackEnv, "SLUICE_STORE_URL=redis://"+redisAddr, "SLUICE_STORE_PREFIX="+uniquePrefix(t))
+	env := append(loopbackEnv, "SLUICE_STORE_URL=redis://"+redisAddr, "SLUICE_STORE_PREFIX="+uniquePrefix(t, redisAddr))
 	a, b := startServe(t, dir, env), startServe(t, dir, env)
 	a.limit("e2e:cache", "1/1m")
 	if code, _, d := b.limit("e2e:cache", "1/1m"); code != 429 || d.Reason != "rate_limited" {

@@ -1,9 +1,9 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sluicehq/sluice"
@@ -50,6 +50,45 @@ func newDecisionBody(r Result) decisionBody {
 	return b
 }
 
+// appendJSON appends b as JSON, exactly as json.Marshal renders it
+// (FuzzDecisionJSON checks), without reflection: it is the body of every
+// decision.
+func (b *decisionBody) appendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	if b.Name != "" {
+		dst = appendJSONString(append(dst, `"name":`...), b.Name)
+		dst = append(dst, ',')
+	}
+	dst = strconv.AppendBool(append(dst, `"allowed":`...), b.Allowed)
+	dst = strconv.AppendInt(append(dst, `,"limit":`...), b.Limit, 10)
+	dst = strconv.AppendInt(append(dst, `,"remaining":`...), b.Remaining, 10)
+	dst = strconv.AppendInt(append(dst, `,"reset_ms":`...), b.ResetMS, 10)
+	dst = strconv.AppendInt(append(dst, `,"retry_after_ms":`...), b.RetryAfterMS, 10)
+	dst = strconv.AppendInt(append(dst, `,"reset":`...), b.Reset, 10)
+	dst = strconv.AppendInt(append(dst, `,"retry_after":`...), b.RetryAfter, 10)
+	dst = appendJSONString(append(dst, `,"reason":`...), b.Reason.String())
+	if b.Shadow {
+		dst = append(dst, `,"shadow":true`...)
+	}
+	if b.Error != "" {
+		dst = appendJSONString(append(dst, `,"error":`...), b.Error)
+	}
+	return append(dst, '}')
+}
+
+// appendJSONString appends s as a JSON string. Strings of plain printable
+// ASCII, which is what names and reasons are, are copied as they are; any
+// other goes through encoding/json, so that the escaping is the same.
+func appendJSONString(dst []byte, s string) []byte {
+	for _, c := range []byte(s) {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(dst, q...)
+		}
+	}
+	return append(append(append(dst, '"'), s...), '"')
+}
+
 // ceilDiv is d in units, rounded up; never negative.
 func ceilDiv(d, unit time.Duration) int64 {
 	if d <= 0 {
@@ -85,34 +124,46 @@ type quotaItem struct {
 // setRateLimitHeaders sets RateLimit-Policy and RateLimit as
 // draft-ietf-httpapi-ratelimit-headers-10 structured-field lists:
 //
-//	RateLimit-Policy: "default";q=100;w=60
-//	RateLimit: "default";r=42;t=17
+//	RateLimit-Policy: "name";q=100;w=60, …
+//	RateLimit: "name";r=42;t=17, …
 //
-// q is the quota (the limit's capacity), w the window in seconds (left out
-// for a calendar-month quota), r the remaining allowance and t the seconds
-// until it is whole again, rounded up.
+// Both values are built in one buffer and share one allocation, as they
+// are on every decision's path.
 func setRateLimitHeaders(h http.Header, items []quotaItem) {
-	var policy, current strings.Builder
-	for i, it := range items {
-		if it.decision.Limit <= 0 {
-			continue // a decision with no limit (skipped, fail-open): nothing to describe
+	var stack [192]byte
+	buf, mid := stack[:0], 0
+	for pass := range 2 { // RateLimit-Policy, then RateLimit
+		if pass == 1 {
+			mid = len(buf)
 		}
-		if i > 0 && policy.Len() > 0 {
-			policy.WriteString(", ")
-			current.WriteString(", ")
+		first := true
+		for _, it := range items {
+			if it.decision.Limit <= 0 {
+				continue // a decision with no limit (skipped, fail-open): nothing to describe
+			}
+			if !first {
+				buf = append(buf, ", "...)
+			}
+			first = false
+			buf = appendSFString(buf, it.name)
+			if pass == 0 {
+				buf = strconv.AppendInt(append(buf, ";q="...), it.decision.Limit, 10)
+				if w := windowSeconds(it.limit); w > 0 {
+					buf = strconv.AppendInt(append(buf, ";w="...), w, 10)
+				}
+			} else {
+				buf = strconv.AppendInt(append(buf, ";r="...), max(it.decision.Remaining, 0), 10)
+				buf = strconv.AppendInt(append(buf, ";t="...), ceilDiv(it.decision.Reset, time.Second), 10)
+			}
 		}
-		name := sfString(it.name)
-		policy.WriteString(name + ";q=" + strconv.FormatInt(it.decision.Limit, 10))
-		if w := windowSeconds(it.limit); w > 0 {
-			policy.WriteString(";w=" + strconv.FormatInt(w, 10))
-		}
-		current.WriteString(name + ";r=" + strconv.FormatInt(max(it.decision.Remaining, 0), 10) +
-			";t=" + strconv.FormatInt(ceilDiv(it.decision.Reset, time.Second), 10))
 	}
-	if policy.Len() > 0 {
-		h.Set("RateLimit-Policy", policy.String())
-		h.Set("RateLimit", current.String())
+	if mid == 0 {
+		return
 	}
+	both := string(buf)
+	vals := []string{both[:mid], both[mid:]}
+	h["Ratelimit-Policy"] = vals[0:1:1]
+	h["Ratelimit"] = vals[1:2:2]
 }
 
 // windowSeconds is a limit's window in whole seconds, rounded up, or 0
@@ -130,22 +181,20 @@ func windowSeconds(l sluice.Limit) int64 {
 	return ceilDiv(l.Window, time.Second)
 }
 
-// sfString renders s as a structured-field string (RFC 8941): quoted, with
-// '"' and '\' escaped; characters outside printable ASCII become '_'.
-func sfString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
+// appendSFString appends s as a structured-field string (RFC 8941):
+// quoted, with '"' and '\' escaped; characters outside printable ASCII
+// become '_'.
+func appendSFString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
 	for _, c := range []byte(s) {
 		switch {
 		case c == '"' || c == '\\':
-			b.WriteByte('\\')
-			b.WriteByte(c)
+			dst = append(dst, '\\', c)
 		case c < 0x20 || c > 0x7e:
-			b.WriteByte('_')
+			dst = append(dst, '_')
 		default:
-			b.WriteByte(c)
+			dst = append(dst, c)
 		}
 	}
-	b.WriteByte('"')
-	return b.String()
+	return append(dst, '"')
 }

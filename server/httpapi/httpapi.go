@@ -131,7 +131,11 @@ func (h *Handler) limit(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	setRateLimitHeaders(w.Header(), []quotaItem{{name: name, limit: c.Limit, decision: res.Decision}})
 	retryAfter(w.Header(), res)
-	writeJSON(w, status(res), "application/json", newDecisionBody(res))
+	body := newDecisionBody(res)
+	buf := bodies.Get().(*[]byte)
+	*buf = append(body.appendJSON((*buf)[:0]), '\n')
+	writeBody(w, status(res), "application/json", *buf)
+	bodies.Put(buf)
 	return nil
 }
 

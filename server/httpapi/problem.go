@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // ProblemContentType is the media type of every error response (RFC 9457).
@@ -92,12 +93,13 @@ func (e *ValidationError) prefixed(prefix string) []FieldError {
 	return out
 }
 
-// err returns e, or nil when no field is wrong.
+// err returns a copy of e, or nil when no field is wrong.
 func (e *ValidationError) err() error {
 	if len(e.Errors) == 0 {
 		return nil
 	}
-	return e
+	c := *e // a copy escapes, so that a ValidationError on the stack stays there
+	return &c
 }
 
 // Problem is the body of every error response: an RFC 9457 problem detail,
@@ -166,10 +168,37 @@ func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {
 		status, contentType = http.StatusInternalServerError, ProblemContentType
 		b = []byte(`{"type":"` + problemTypeBase + ProblemInternal + `","title":"Internal error","status":500}`)
 	}
+	writeBody(w, status, contentType, append(b, '\n'))
+}
+
+// The values of the headers every answer carries. They are shared, never
+// modified: net/http only reads them, and Header.Add appends to a copy, as
+// each has no spare capacity.
+var (
+	jsonType    = []string{"application/json"}
+	problemType = []string{ProblemContentType}
+	noStore     = []string{"no-store"}
+	noSniff     = []string{"nosniff"}
+)
+
+// bodies holds buffers for answers built by appending (*[]byte): Write
+// does not keep what it is given, so a buffer is reused once written.
+var bodies = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// writeBody writes body with the given status and content type, and the
+// headers every answer carries.
+func writeBody(w http.ResponseWriter, status int, contentType string, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", contentType)
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	switch contentType {
+	case "application/json":
+		h["Content-Type"] = jsonType
+	case ProblemContentType:
+		h["Content-Type"] = problemType
+	default:
+		h.Set("Content-Type", contentType)
+	}
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = noSniff
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(body)
 }

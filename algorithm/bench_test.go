@@ -20,3 +20,18 @@ func BenchmarkApply(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParseLimit measures parsing limit text, which the decision API
+// does on every call that sends one.
+func BenchmarkParseLimit(b *testing.B) {
+	for _, text := range []string{"100/1m", "10/s token_bucket burst=20"} {
+		b.Run(text, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := ParseLimit(text); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

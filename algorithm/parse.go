@@ -35,7 +35,11 @@ func ParseLimit(text string) (Limit, error) {
 	if len(text) > maxLimitText {
 		return Limit{}, fmt.Errorf("%w: limit text is %d bytes, at most %d are accepted", ErrInvalidLimit, len(text), maxLimitText)
 	}
-	fields := strings.Fields(text)
+	var words [4]string // on the stack: a limit is parsed on every API call
+	fields := words[:0]
+	for f := range strings.FieldsSeq(text) {
+		fields = append(fields, f)
+	}
 	if len(fields) == 0 {
 		return Limit{}, fmt.Errorf("%w: empty limit text; %s", ErrInvalidLimit, limitSyntax)
 	}

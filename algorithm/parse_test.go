@@ -125,3 +125,13 @@ func FuzzParseLimit(f *testing.F) {
 		}
 	})
 }
+
+// TestParseLimitDoesNotAllocate: valid limit text is parsed on every API
+// call that sends one, so it must not cost the garbage collector.
+func TestParseLimitDoesNotAllocate(t *testing.T) {
+	for _, text := range []string{"100/1m", "1000/90s", "10/s token_bucket burst=20", "3/15m counter"} {
+		if n := testing.AllocsPerRun(100, func() { _, _ = ParseLimit(text) }); n != 0 {
+			t.Errorf("ParseLimit(%q): %v allocations, want 0", text, n)
+		}
+	}
+}

@@ -65,7 +65,7 @@ type JWT struct {
 	// Audience, when set, must contain one of a token's "aud" values.
 	Audience []string `yaml:"audience"`
 	// Leeway is the clock skew allowed for exp, nbf and iat. Default 0:
-	// the library default (60s).
+	// auth.DefaultLeeway (30s).
 	Leeway time.Duration `yaml:"leeway"`
 	// SubjectClaim names the claim holding the subject. Default "sub".
 	SubjectClaim string `yaml:"subject_claim"`
@@ -98,11 +98,11 @@ type JWTKey struct {
 type JWKS struct {
 	// URL is the JWKS document's http:// or https:// URL.
 	URL string `yaml:"url"`
-	// TTL is how long fetched keys are used. Default 0: the library
-	// default (5m).
+	// TTL is how long fetched keys are used. Default 0:
+	// auth.DefaultJWKSTTL (10m).
 	TTL time.Duration `yaml:"ttl"`
-	// MinRefresh is the least time between two fetches. Default 0: the
-	// library default (30s).
+	// MinRefresh is the least time between two fetches. Default 0:
+	// auth.DefaultJWKSMinRefresh (10s).
 	MinRefresh time.Duration `yaml:"min_refresh"`
 }
 

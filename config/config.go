@@ -211,6 +211,25 @@ type Gateway struct {
 	// RateLimit and RateLimit-Policy), legacy (RateLimit-Limit,
 	// -Remaining, -Reset), x (X-RateLimit-*), or off alone.
 	Headers []string `yaml:"headers"`
+	// Upstream bounds the gateway's connections to upstreams.
+	Upstream Upstream `yaml:"upstream"`
+}
+
+// Upstream holds the timeouts of the gateway's connections to upstreams.
+// Zero (unset) takes gateway's default, given with each field.
+type Upstream struct {
+	// DialTimeout bounds opening a TCP connection. Default 5s.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// TLSHandshakeTimeout bounds the TLS handshake with an https upstream.
+	// Default 5s.
+	TLSHandshakeTimeout time.Duration `yaml:"tls_handshake_timeout"`
+	// ResponseHeaderTimeout bounds the wait for an upstream's response
+	// header once the request is sent; past it the client gets 504. The
+	// body may then stream for as long as it takes. Default 30s.
+	ResponseHeaderTimeout time.Duration `yaml:"response_header_timeout"`
+	// IdleTimeout closes keep-alive connections to upstreams idle this
+	// long. Default 90s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
 }
 
 // Defaults.

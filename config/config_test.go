@@ -58,7 +58,10 @@ envoy:
           rate_limit: {unit: second, requests_per_unit: 10}
 shadow_mode: true
 log: {level: debug, format: json}
-gateway: {trusted_proxies: [10.0.0.0/8], ipv6_prefix: 56}
+gateway:
+  trusted_proxies: [10.0.0.0/8]
+  ipv6_prefix: 56
+  upstream: {dial_timeout: 2s, response_header_timeout: 1m30s}
 policies:
   - name: per-user
     rateLimitBy: user
@@ -91,6 +94,9 @@ routes:
 	}
 	if c.HTTP.ReadTimeout != DefaultReadTimeout || c.HTTP.ReadHeaderTimeout != 2*time.Second {
 		t.Errorf("http timeouts: %+v", c.HTTP)
+	}
+	if to := c.Gateway.Upstream.Timeouts(); to.Dial != 2*time.Second || to.ResponseHeader != 90*time.Second || to.TLSHandshake != 0 || to.IdleConn != 0 {
+		t.Errorf("upstream timeouts: %+v", to)
 	}
 	l, ok, err := c.Policies[0].RateLimit()
 	if err != nil || !ok || l != sluice.MustParseLimit("100/1m") {
@@ -192,6 +198,7 @@ func TestParseStrictness(t *testing.T) {
 		{"ipv6 prefix", "gateway: {ipv6_prefix: 129}\n", "gateway.ipv6_prefix"},
 		{"trusted proxy", "gateway:\n  trusted_proxies: [x]\n", "f.yaml:2: gateway.trusted_proxies[0]"},
 		{"negative timeout", "http: {read_timeout: -1s}\n", "http.read_timeout: must not be negative"},
+		{"negative upstream timeout", "gateway:\n  upstream:\n    response_header_timeout: -5s\n", "f.yaml:3: gateway.upstream.response_header_timeout: -5s is negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

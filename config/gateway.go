@@ -41,6 +41,16 @@ func (g Gateway) PolicyOptions() policy.Options {
 	return o
 }
 
+// Timeouts returns the upstream timeouts as gateway.Timeouts.
+func (u Upstream) Timeouts() gateway.Timeouts {
+	return gateway.Timeouts{
+		Dial:           u.DialTimeout,
+		TLSHandshake:   u.TLSHandshakeTimeout,
+		ResponseHeader: u.ResponseHeaderTimeout,
+		IdleConn:       u.IdleTimeout,
+	}
+}
+
 // GatewayRoutes builds the gateway's routes from the policies, auth and
 // routes of c. Routes naming the same policy share one *policy.Policy, and
 // so its counters. Errors name the field they are about; Parse has already

@@ -267,6 +267,19 @@ func (g Gateway) validate(p *problems) {
 	if g.IPv6Prefix < 1 || g.IPv6Prefix > 128 {
 		p.add("gateway.ipv6_prefix", "%d is out of range: 1 to 128 (64 groups a host's /64)", g.IPv6Prefix)
 	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"dial_timeout", g.Upstream.DialTimeout},
+		{"tls_handshake_timeout", g.Upstream.TLSHandshakeTimeout},
+		{"response_header_timeout", g.Upstream.ResponseHeaderTimeout},
+		{"idle_timeout", g.Upstream.IdleTimeout},
+	} {
+		if d.v < 0 {
+			p.add("gateway.upstream."+d.name, "%s is negative; give a positive duration such as 30s, or leave it out for the default", d.v)
+		}
+	}
 	switch strings.ToLower(g.ForwardedHeader) {
 	case "", "x-forwarded-for", "forwarded":
 	default:

@@ -202,3 +202,31 @@ routes:
 		t.Errorf("exit code: %d", code)
 	}
 }
+
+// TestE2EGatewayUpstreamTimeout: gateway.upstream.response_header_timeout
+// from the file bounds the wait for a slow upstream, which answers 504.
+func TestE2EGatewayUpstreamTimeout(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	defer up.Close()
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "sluice.yaml", fmt.Sprintf(`gateway:
+  upstream: {response_header_timeout: 300ms}
+routes:
+  - path: /slow
+    upstream: %s
+`, up.URL))
+	p := startServe(t, dir, loopbackEnv, "--config", cfg)
+	start := time.Now()
+	resp, body := p.do("GET", "http://"+p.http+"/slow", "")
+	if took := time.Since(start); resp.StatusCode != http.StatusGatewayTimeout || took > 5*time.Second {
+		t.Fatalf("slow upstream: %d after %v: %s", resp.StatusCode, took, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("504 Content-Type %q: %s", ct, body)
+	}
+}

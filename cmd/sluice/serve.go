@@ -378,7 +378,7 @@ func (s *service) newGateway(cfg *config.Config) (*gateway.Gateway, error) {
 	opts.Observer = policy.ObserverFunc(func(_ context.Context, e policy.Event) {
 		s.met.Observe(metrics.ProtocolGateway, e.Policy, "", e.Decision, 0)
 	})
-	return gateway.New(gateway.Config{Routes: routes, Limiter: s.lim, Policy: opts, Logger: s.log})
+	return gateway.New(gateway.Config{Routes: routes, Limiter: s.lim, Policy: opts, Logger: s.log, Timeouts: cfg.Gateway.Upstream.Timeouts()})
 }
 
 // buildGateway builds the gateway and the Swap the HTTP listener sends

@@ -205,14 +205,15 @@ func TestParseJWKS(t *testing.T) {
 		map[string]string{"kty": "OKP", "crv": "Ed25519", "x": "abc"},
 		func() map[string]string { m := jwkOf("enc", "", &rk.PublicKey); m["use"] = "enc"; return m }(),
 		jwkOf("ps", "PS256", &rk.PublicKey),
+		jwkOf("old", "RS1", &rk.PublicKey), // an algorithm not supported: skipped
 	))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 2 || keys[0].ID != "r" || keys[1].ID != "e" {
+	if len(keys) != 3 || keys[0].ID != "r" || keys[1].ID != "e" || keys[2].ID != "ps" {
 		t.Fatalf("keys %+v", keys)
 	}
-	if !keys[0].verifies(RS512) || keys[0].verifies(HS256) || !keys[1].verifies(ES256) || keys[1].verifies(ES384) {
+	if !keys[0].verifies(RS512) || keys[0].verifies(HS256) || !keys[1].verifies(ES256) || keys[1].verifies(ES384) || !keys[2].verifies(PS256) || keys[2].verifies(RS256) {
 		t.Error("verifies is wrong")
 	}
 	for _, bad := range []string{

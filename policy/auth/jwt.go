@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -23,7 +22,7 @@ const DefaultSubjectClaim = "sub"
 // DefaultJWKSAlgorithms are the algorithms a JWTAuth accepts by default
 // when its keys are not StaticKeys: the asymmetric ones.
 func DefaultJWKSAlgorithms() []string {
-	return []string{RS256, RS384, RS512, ES256, ES384, ES512}
+	return []string{RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512}
 }
 
 // JWTConfig configures a JWTAuth.
@@ -162,8 +161,6 @@ func claimString(v any) (string, bool) {
 		return s, s != ""
 	case json.Number:
 		return s.String(), true
-	case bool:
-		return strconv.FormatBool(s), true
 	}
 	return "", false
 }

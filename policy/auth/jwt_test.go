@@ -102,7 +102,11 @@ func TestJWT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := NewStaticKeys(rsaPub, ecPub, hmacKey)
+	psPub, err := KeyFromPEM("ps-1", PS256, publicPEM(t, &rk.PublicKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := NewStaticKeys(rsaPub, ecPub, hmacKey, psPub)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +122,7 @@ func TestJWT(t *testing.T) {
 	}{
 		{"RS256", sign(t, jwt.SigningMethodRS256, rk, "rsa-1", claims(now))},
 		{"ES256", sign(t, jwt.SigningMethodES256, ek, "ec-1", claims(now))},
+		{"PS256", sign(t, jwt.SigningMethodPS256, rk, "ps-1", claims(now))},
 		{"HS256", sign(t, jwt.SigningMethodHS256, secret, "hs-1", claims(now))},
 		{"expired within leeway", sign(t, jwt.SigningMethodRS256, rk, "rsa-1", claims(now, "exp", now.Add(-20*time.Second).Unix()))},
 		{"aud list", sign(t, jwt.SigningMethodRS256, rk, "rsa-1", claims(now, "aud", []string{"x", "sluice-api"}))},
@@ -166,6 +171,8 @@ func TestJWT(t *testing.T) {
 		{"HS256 with RSA public key as secret, no kid", confusedNoKid, ""},
 		{"unknown kid", sign(t, jwt.SigningMethodRS256, rk, "rsa-9", claims(now)), ""},
 		{"RS256 under the EC key's kid", sign(t, jwt.SigningMethodRS256, rk, "ec-1", claims(now)), "no key"},
+		{"PS256 under an RS256 key's kid", sign(t, jwt.SigningMethodPS256, rk, "rsa-1", claims(now)), ""},
+		{"boolean subject", sign(t, jwt.SigningMethodRS256, rk, "rsa-1", claims(now, "sub", true)), `"sub"`},
 		{"RS384 not accepted", sign(t, jwt.SigningMethodRS384, rk, "rsa-1", claims(now)), "signature or algorithm"},
 		{"malformed", "not.a.jwt", "well-formed"},
 		{"garbage", "%%%", "well-formed"},

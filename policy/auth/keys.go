@@ -20,6 +20,9 @@ const (
 	RS256 = "RS256"
 	RS384 = "RS384"
 	RS512 = "RS512"
+	PS256 = "PS256"
+	PS384 = "PS384"
+	PS512 = "PS512"
 	ES256 = "ES256"
 	ES384 = "ES384"
 	ES512 = "ES512"
@@ -28,7 +31,7 @@ const (
 // SupportedAlgorithms lists every algorithm a Key may have. "none" is never
 // accepted.
 func SupportedAlgorithms() []string {
-	return []string{HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, ES512}
+	return []string{HS256, HS384, HS512, RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512}
 }
 
 // MinHMACKeyLen is the shortest HMAC secret accepted, in bytes.
@@ -157,7 +160,11 @@ func (k Key) verifies(alg string) bool {
 	case []byte:
 		return alg == HS256 || alg == HS384 || alg == HS512
 	case *rsa.PublicKey:
-		return alg == RS256 || alg == RS384 || alg == RS512
+		switch alg {
+		case RS256, RS384, RS512, PS256, PS384, PS512:
+			return true
+		}
+		return false
 	case *ecdsa.PublicKey:
 		return alg == curveAlgorithm(p.Curve)
 	}

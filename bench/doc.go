@@ -4,5 +4,9 @@
 //
 //	cd bench && go test -run '^$' -bench . -benchmem
 //
+// The load benchmarks (BenchmarkLoadServe, BenchmarkLoadEchoBaseline) make
+// one load run of a fixed duration per sub-benchmark, whatever b.N is: by
+// themselves, run them with -benchtime=1x.
+//
 // docs/BENCHMARKS.md records the figures, the machine and the exact command.
 package bench

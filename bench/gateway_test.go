@@ -10,7 +10,7 @@ package bench
 //     (sliding window, a limit nothing reaches; memory store; IETF
 //     RateLimit headers on every response), served by net/http in a
 //     process of its own, as `sluice serve` runs (the test binary
-//     re-executed: TestGatewayServer);
+//     re-executed as the gateway process: see TestMain);
 //   - nginx:   through nginx with limit_req on $binary_remote_addr, also a
 //     process of its own (skipped when nginx is not installed).
 //
@@ -34,6 +34,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ import (
 )
 
 // envGatewayUpstream tells the re-executed test binary to serve the gateway
-// in front of this upstream (host:port) instead of running tests.
+// in front of this upstream (host:port) instead of running benchmarks.
 const envGatewayUpstream = "SLUICE_BENCH_GATEWAY_UPSTREAM"
 
 // envGatewayProcs, when set, is the GOMAXPROCS of the gateway process
@@ -53,7 +54,8 @@ const envGatewayUpstream = "SLUICE_BENCH_GATEWAY_UPSTREAM"
 const envGatewayProcs = "SLUICE_BENCH_GATEWAY_GOMAXPROCS"
 
 // envGatewayProfile, when set, is the file the gateway process writes its
-// CPU profile to (go tool pprof bench.test <file>).
+// CPU profile to (go tool pprof bench.test <file>); the process inherits
+// it from the benchmark's environment.
 const envGatewayProfile = "SLUICE_BENCH_GATEWAY_CPUPROFILE"
 
 func BenchmarkGateway(b *testing.B) {
@@ -112,15 +114,11 @@ func gwMeasure(b *testing.B, addr string, pid, conns int) {
 }
 
 // startGatewayProcess re-executes the test binary as the gateway process
-// (TestGatewayServer) and returns its address and process ID. Closing its
-// stdin stops it.
+// (see TestMain) and returns its address and process ID. Closing its stdin
+// stops it.
 func startGatewayProcess(b *testing.B, upstream string) (string, int) {
 	b.Helper()
-	args := []string{"-test.run=^TestGatewayServer$", "-test.count=1"}
-	if p := os.Getenv(envGatewayProfile); p != "" {
-		args = append(args, "-test.cpuprofile="+p)
-	}
-	cmd := exec.Command(os.Args[0], args...)
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), envGatewayUpstream+"="+upstream)
 	if n := os.Getenv(envGatewayProcs); n != "" {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+n)
@@ -170,14 +168,41 @@ func startGatewayProcess(b *testing.B, upstream string) (string, int) {
 	return "", 0
 }
 
-// TestGatewayServer is the gateway process of BenchmarkGateway: it serves a
-// Gateway with one ip policy in front of $SLUICE_BENCH_GATEWAY_UPSTREAM on
-// a free loopback port, prints "listening on <addr>", and stops when stdin
-// closes. Without the variable it skips.
-func TestGatewayServer(t *testing.T) {
+// TestMain makes the test binary the gateway process of BenchmarkGateway
+// when $SLUICE_BENCH_GATEWAY_UPSTREAM is set (startGatewayProcess sets it),
+// and otherwise runs the tests and benchmarks as usual.
+func TestMain(m *testing.M) {
 	upstream := os.Getenv(envGatewayUpstream)
 	if upstream == "" {
-		t.Skip("the gateway process of BenchmarkGateway; not a test")
+		m.Run()
+		return
+	}
+	if err := serveGateway(upstream); err != nil {
+		fmt.Fprintln(os.Stderr, "gateway process:", err)
+		os.Exit(1)
+	}
+}
+
+// serveGateway is the gateway process of BenchmarkGateway: it serves a
+// Gateway with one ip policy in front of upstream on a free loopback port,
+// prints "listening on <addr>", and stops when stdin closes. It profiles
+// its CPU into $SLUICE_BENCH_GATEWAY_CPUPROFILE when that is set.
+func serveGateway(upstream string) (err error) {
+	if p := os.Getenv(envGatewayProfile); p != "" {
+		f, perr := os.Create(p)
+		if perr != nil {
+			return perr
+		}
+		if perr := pprof.StartCPUProfile(f); perr != nil {
+			_ = f.Close()
+			return perr
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+		}()
 	}
 	st := memory.New(memory.Config{})
 	lim := sluice.New(st, sluice.Config{})
@@ -192,12 +217,12 @@ func TestGatewayServer(t *testing.T) {
 		Logger:  slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer g.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	srv := &http.Server{Handler: g, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 120 * time.Second}
 	done := make(chan struct{})
@@ -211,6 +236,7 @@ func TestGatewayServer(t *testing.T) {
 	defer cancel()
 	_ = srv.Shutdown(ctx)
 	<-done
+	return nil
 }
 
 // gwServe serves h on a free loopback port until the benchmark ends, with

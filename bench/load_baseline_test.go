@@ -2,29 +2,32 @@ package bench
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"testing"
 	"time"
 )
 
-// TestLoadEchoBaseline measures the ceiling TestLoadServe works under: a
-// bare TCP echo on loopback (200-byte messages, one round trip at a time
-// per connection, no HTTP, no JSON, no decision), with the echo server and
-// its clients sharing the machine as sluice serve and the load generator
-// do. No request/response server on this machine can answer more round
-// trips per second than this at the same concurrency.
+// BenchmarkLoadEchoBaseline measures the ceiling BenchmarkLoadServe works
+// under: a bare TCP echo on loopback (200-byte messages, one round trip at
+// a time per connection, no HTTP, no JSON, no decision), with the echo
+// server and its clients sharing the machine as sluice serve and the load
+// generator do. No request/response server on this machine can answer more
+// round trips per second than this at the same concurrency.
 //
-//	cd bench && SLUICE_LOAD=1 go test -run TestLoadEchoBaseline -v .
-func TestLoadEchoBaseline(t *testing.T) {
-	if os.Getenv("SLUICE_LOAD") != "1" {
-		t.Skip("a load measurement: run with SLUICE_LOAD=1 (see docs/BENCHMARKS.md)")
-	}
+// Each sub-benchmark (clients=<n>, for each n of SLUICE_LOAD_CONCURRENCY,
+// default 64) is one run of a 500ms warm-up then SLUICE_LOAD_DURATION
+// (default 3s), whatever b.N is: run it with -benchtime=1x. The figures of
+// docs/BENCHMARKS.md are
+//
+//	cd bench && SLUICE_LOAD_CONCURRENCY=16,64,256 go test -run '^$' -bench LoadEchoBaseline -benchtime=1x .
+func BenchmarkLoadEchoBaseline(b *testing.B) {
+	duration, levels := loadSettings(b)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	var servers sync.WaitGroup
 	var mu sync.Mutex
@@ -50,20 +53,25 @@ func TestLoadEchoBaseline(t *testing.T) {
 		mu.Unlock()
 		servers.Wait()
 	}()
-	for _, n := range []int{16, 64, 256} {
-		workers := make([]serveWorker, n)
-		for i := range workers {
-			c, err := net.Dial("tcp", ln.Addr().String())
-			if err != nil {
-				t.Fatal(err)
+	for _, n := range levels {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			workers := make([]serveWorker, n)
+			for i := range workers {
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					b.Fatal(err)
+				}
+				workers[i] = &echoWorker{c: c, msg: make([]byte, 200), buf: make([]byte, 200)}
 			}
-			workers[i] = &echoWorker{c: c, msg: make([]byte, 200), buf: make([]byte, 200)}
-		}
-		res := runWorkers(workers, 500*time.Millisecond, 3*time.Second, func() (time.Duration, time.Duration) { return 0, 0 })
-		for _, w := range workers {
-			w.close()
-		}
-		t.Logf("| tcp echo | %d | %.0f | %s | %s | %s |", n, res.perSecond(), ms(res.quantile(0.5)), ms(res.quantile(0.99)), ms(res.quantile(0.999)))
+			b.ResetTimer()
+			res := runWorkers(workers, 500*time.Millisecond, duration, func() (time.Duration, time.Duration) { return 0, 0 })
+			b.StopTimer()
+			for _, w := range workers {
+				w.close()
+			}
+			reportLoad(b, res, "round-trips/s")
+			b.Logf("| tcp echo | %d | %.0f | %s | %s | %s |", n, res.perSecond(), ms(res.quantile(0.5)), ms(res.quantile(0.99)), ms(res.quantile(0.999)))
+		})
 	}
 }
 
@@ -73,6 +81,7 @@ type echoWorker struct {
 	msg, buf []byte
 }
 
+// decide makes one round trip; every one counts as allowed.
 func (w *echoWorker) decide(int) (bool, error) {
 	if _, err := w.c.Write(w.msg); err != nil {
 		return false, err
@@ -86,4 +95,5 @@ func (w *echoWorker) decide(int) (bool, error) {
 	return true, nil
 }
 
+// close closes the connection.
 func (w *echoWorker) close() { _ = w.c.Close() }

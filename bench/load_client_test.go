@@ -1,10 +1,10 @@
 package bench
 
-// The clients of the `sluice serve` load test: a lean HTTP/1.1 client (one
-// keep-alive connection per worker, one request at a time, no pipelining, a
-// minimal response parser, so that the generator takes as little as
-// possible of the CPU it shares with the server) and a gRPC client (the
-// generated sluice.v1 stub over a few shared connections).
+// The clients of the `sluice serve` load benchmark: a lean HTTP/1.1
+// client (one keep-alive connection per worker, one request at a time, no
+// pipelining, a minimal response parser, so that the generator takes as
+// little as possible of the CPU it shares with the server) and a gRPC
+// client (the generated sluice.v1 stub over a few shared connections).
 
 import (
 	"bufio"
@@ -44,6 +44,15 @@ type serveResult struct {
 }
 
 func (r serveResult) perSecond() float64 { return float64(r.decisions) / r.elapsed.Seconds() }
+
+// cpuPerDecision returns the CPU time cpu spread over the decisions, in
+// microseconds (0 without decisions).
+func (r serveResult) cpuPerDecision(cpu time.Duration) float64 {
+	if r.decisions == 0 {
+		return 0
+	}
+	return float64(cpu) / float64(time.Microsecond) / float64(r.decisions)
+}
 
 // quantile returns the q-quantile latency (0 < q < 1).
 func (r serveResult) quantile(q float64) time.Duration {

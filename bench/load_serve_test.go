@@ -1,20 +1,7 @@
 package bench
 
-// TestLoadServe measures `sluice serve` as it runs in production: the real
-// binary as a subprocess on loopback, driven over HTTP (POST /v1/limit)
-// and gRPC (sluice.v1.Limiter/Limit) by closed-loop clients at several
-// concurrency levels, with counters in memory and in Redis. It reports
-// decisions per second and latency quantiles; docs/BENCHMARKS.md ("Load")
-// records the figures. It is a measurement, not a pass/fail test, and
-// runs only when asked:
-//
-//	cd bench && SLUICE_LOAD=1 go test -run TestLoadServe -v -timeout 30m .
-//
-// SLUICE_LOAD_TARGET="http=127.0.0.1:8080;grpc=127.0.0.1:8081" drives a
-// server already running instead. SLUICE_LOAD_DURATION (default 5s per run, after a 1s warm-up),
-// SLUICE_LOAD_CONCURRENCY (default 16,64,256), SLUICE_LOAD_STORES
-// (default memory,redis) and SLUICE_LOAD_PROTOCOLS (default http,grpc)
-// narrow it.
+// The load benchmark of `sluice serve` (BenchmarkLoadServe): the real
+// binary as a subprocess, driven by the clients of load_client_test.go.
 
 import (
 	"bufio"
@@ -32,38 +19,33 @@ import (
 	"time"
 )
 
-// envList returns the comma-separated list in the variable, or def.
-func envList(name, def string) []string {
-	v := os.Getenv(name)
-	if v == "" {
-		v = def
-	}
-	return strings.Split(v, ",")
-}
-
-func TestLoadServe(t *testing.T) {
-	if os.Getenv("SLUICE_LOAD") != "1" {
-		t.Skip("a load measurement: run with SLUICE_LOAD=1 (see docs/BENCHMARKS.md)")
-	}
-	duration := 5 * time.Second
-	if v := os.Getenv("SLUICE_LOAD_DURATION"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 || d > 5*time.Minute {
-			t.Fatalf("SLUICE_LOAD_DURATION=%q: a duration up to 5m", v)
-		}
-		duration = d
-	}
-	var levels []int
-	for _, s := range envList("SLUICE_LOAD_CONCURRENCY", "16,64,256") {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 4096 {
-			t.Fatalf("SLUICE_LOAD_CONCURRENCY: %q is not 1 to 4096", s)
-		}
-		levels = append(levels, n)
-	}
-	var rows []string
+// BenchmarkLoadServe measures `sluice serve` as it runs in production: the
+// real binary as a subprocess on loopback, driven over HTTP (POST
+// /v1/limit) and gRPC (sluice.v1.Limiter/Limit) by closed-loop clients,
+// with counters in memory and in Redis. It reports decisions per second,
+// latency quantiles and the CPU each decision cost; docs/BENCHMARKS.md
+// ("Load") records the figures.
+//
+// Each sub-benchmark (protocol=<p>/store=<s>/clients=<n>) is one load run
+// of a fixed duration, whatever b.N is: run it with -benchtime=1x (a
+// -benchtime longer than one run makes the framework call it again, one
+// run per call). Each logs its row of the table in docs/BENCHMARKS.md;
+// with -v the whole table follows the last one. The full sweep of
+// docs/BENCHMARKS.md is
+//
+//	cd bench && SLUICE_LOAD_DURATION=5s SLUICE_LOAD_CONCURRENCY=16,64,256 \
+//		go test -run '^$' -bench LoadServe -benchtime=1x -v -timeout 30m .
+//
+// SLUICE_LOAD_DURATION (default 3s per run, after a 1s warm-up),
+// SLUICE_LOAD_CONCURRENCY (default 64), SLUICE_LOAD_STORES (default
+// memory,redis) and SLUICE_LOAD_PROTOCOLS (default http,grpc) widen or
+// narrow it; SLUICE_LOAD_TARGET="http=127.0.0.1:8080;grpc=127.0.0.1:8081"
+// drives a server already running instead (store=target).
+func BenchmarkLoadServe(b *testing.B) {
+	duration, levels := loadSettings(b)
+	protocols := envList("SLUICE_LOAD_PROTOCOLS", "http,grpc")
 	if target := os.Getenv("SLUICE_LOAD_TARGET"); target != "" {
-		// A server already running: http=host:port,grpc=host:port.
+		// A server already running: http=host:port;grpc=host:port.
 		srv := &serveProcess{}
 		for _, kv := range strings.Split(target, ";") {
 			k, v, _ := strings.Cut(kv, "=")
@@ -74,56 +56,128 @@ func TestLoadServe(t *testing.T) {
 				srv.grpc = v
 			}
 		}
-		for _, proto := range envList("SLUICE_LOAD_PROTOCOLS", "http,grpc") {
-			for _, n := range levels {
-				res := srv.load(t, proto, n, duration)
-				t.Logf("| %s | target | %d | %.0f | %s | %s | %s | %d |", proto, n, res.perSecond(),
-					ms(res.quantile(0.5)), ms(res.quantile(0.99)), ms(res.quantile(0.999)), res.errors)
-			}
-		}
+		runLoads(b, srv, "target", protocols, levels, duration)
 		return
 	}
-	bin := buildSluice(t)
+	bin := buildSluice(b)
+	var rows []string
 	for _, st := range envList("SLUICE_LOAD_STORES", "memory,redis") {
 		env := []string{"SLUICE_STORE_TYPE=" + st}
 		if st == "redis" {
 			addr := redisAddrForBench()
-			if c, err := net.DialTimeout("tcp", addr, time.Second); err != nil {
-				t.Logf("skipping the Redis store: %s does not answer: %v", addr, err)
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err != nil {
+				b.Logf("leaving out the Redis store: %s does not answer: %v", addr, err)
 				continue
-			} else {
-				c.Close()
 			}
+			c.Close()
 			env = append(env, "SLUICE_STORE_URL=redis://"+addr, "SLUICE_STORE_PREFIX="+benchPrefix())
 		}
-		srv := startServeProcess(t, bin, env)
-		for _, proto := range envList("SLUICE_LOAD_PROTOCOLS", "http,grpc") {
-			for _, n := range levels {
-				res := srv.load(t, proto, n, duration)
-				row := fmt.Sprintf("| %s | %s | %d | %.0f | %s | %s | %s | %.1f | %.1f | %d |", proto, st, n, res.perSecond(),
-					ms(res.quantile(0.5)), ms(res.quantile(0.99)), ms(res.quantile(0.999)),
-					res.serverCPU.Seconds()*1e6/float64(res.decisions), res.clientCPU.Seconds()*1e6/float64(res.decisions), res.errors)
-				t.Log(row)
-				rows = append(rows, row)
-			}
-		}
-		srv.stop(t)
+		srv := startServeProcess(b, bin, env)
+		rows = append(rows, runLoads(b, srv, st, protocols, levels, duration)...)
+		srv.stop(b)
 	}
-	t.Logf("\n| protocol | store | concurrency | decisions/s | p50 | p99 | p99.9 | server CPU µs/decision | client CPU µs/decision | errors |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n%s",
-		strings.Join(rows, "\n"))
+	if len(rows) > 0 {
+		b.Logf("\n| protocol | store | concurrency | decisions/s | p50 | p99 | p99.9 | server CPU µs/decision | client CPU µs/decision | errors |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n%s",
+			strings.Join(rows, "\n"))
+	}
 }
 
+// envList returns the comma-separated list in the variable, or def.
+func envList(name, def string) []string {
+	v := os.Getenv(name)
+	if v == "" {
+		v = def
+	}
+	return strings.Split(v, ",")
+}
+
+// loadSettings returns how long each load run is measured
+// (SLUICE_LOAD_DURATION, default 3s, at most 5m) and the client counts to
+// run (SLUICE_LOAD_CONCURRENCY, default 64, each from 1 to 4096).
+func loadSettings(b *testing.B) (time.Duration, []int) {
+	b.Helper()
+	duration := 3 * time.Second
+	if v := os.Getenv("SLUICE_LOAD_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > 5*time.Minute {
+			b.Fatalf("SLUICE_LOAD_DURATION=%q: a duration up to 5m", v)
+		}
+		duration = d
+	}
+	var levels []int
+	for _, s := range envList("SLUICE_LOAD_CONCURRENCY", "64") {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 4096 {
+			b.Fatalf("SLUICE_LOAD_CONCURRENCY: %q is not 1 to 4096", s)
+		}
+		levels = append(levels, n)
+	}
+	return duration, levels
+}
+
+// runLoads runs one sub-benchmark, protocol=<proto>/store=<store>/clients=<n>,
+// per protocol and client count against srv: one load run of d each,
+// whatever b.N is. Each reports what it measured and logs its row of the
+// table in docs/BENCHMARKS.md; runLoads returns the rows.
+func runLoads(b *testing.B, srv *serveProcess, store string, protocols []string, levels []int, d time.Duration) []string {
+	var rows []string
+	for _, proto := range protocols {
+		for _, n := range levels {
+			b.Run(fmt.Sprintf("protocol=%s/store=%s/clients=%d", proto, store, n), func(b *testing.B) {
+				res := srv.load(b, proto, n, d)
+				reportLoad(b, res, "decisions/s")
+				if _, ok := srv.cpu(); ok {
+					b.ReportMetric(res.cpuPerDecision(res.serverCPU), "server-cpu-µs/decision")
+				}
+				b.ReportMetric(res.cpuPerDecision(res.clientCPU), "client-cpu-µs/decision")
+				var row string
+				if srv.cmd == nil {
+					row = fmt.Sprintf("| %s | %s | %d | %.0f | %s | %s | %s | %d |", proto, store, n, res.perSecond(),
+						ms(res.quantile(0.5)), ms(res.quantile(0.99)), ms(res.quantile(0.999)), res.errors)
+				} else {
+					row = fmt.Sprintf("| %s | %s | %d | %.0f | %s | %s | %s | %.1f | %.1f | %d |", proto, store, n, res.perSecond(),
+						ms(res.quantile(0.5)), ms(res.quantile(0.99)), ms(res.quantile(0.999)),
+						res.cpuPerDecision(res.serverCPU), res.cpuPerDecision(res.clientCPU), res.errors)
+				}
+				b.Log(row)
+				rows = append(rows, row)
+			})
+		}
+	}
+	return rows
+}
+
+// reportLoad reports a load run: its throughput (rate is the unit, per
+// second), its latency quantiles in milliseconds and its errors, and fails
+// the benchmark when there were any. It suppresses ns/op: the one op is
+// the whole run, warm-up included.
+func reportLoad(b *testing.B, res serveResult, rate string) {
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(res.perSecond(), rate)
+	b.ReportMetric(millis(res.quantile(0.5)), "p50-ms")
+	b.ReportMetric(millis(res.quantile(0.99)), "p99-ms")
+	b.ReportMetric(millis(res.quantile(0.999)), "p999-ms")
+	b.ReportMetric(float64(res.errors), "errors")
+	if res.errors > 0 {
+		b.Errorf("%d errors in %d attempts", res.errors, len(res.lat))
+	}
+}
+
+// millis returns a duration in milliseconds.
+func millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
 // ms formats a latency in milliseconds.
-func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", millis(d)) }
 
 // buildSluice builds cmd/sluice of the main module.
-func buildSluice(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "sluice")
+func buildSluice(b *testing.B) string {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "sluice")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/sluice")
 	cmd.Dir = ".."
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/sluice: %v\n%s", err, out)
+		b.Fatalf("go build ./cmd/sluice: %v\n%s", err, out)
 	}
 	return bin
 }
@@ -139,20 +193,20 @@ var listeningRE = regexp.MustCompile(`sluice listening on http://(\S+) \(gRPC ([
 
 // startServeProcess runs `sluice serve` in a temporary directory on ports
 // of the system's choosing, with env added.
-func startServeProcess(t *testing.T, bin string, env []string) *serveProcess {
-	t.Helper()
+func startServeProcess(b *testing.B, bin string, env []string) *serveProcess {
+	b.Helper()
 	cmd := exec.Command(bin, "serve")
-	cmd.Dir = t.TempDir()
+	cmd.Dir = b.TempDir()
 	cmd.Env = append(os.Environ(), append([]string{
 		"SLUICE_HTTP_ADDR=127.0.0.1:0", "SLUICE_GRPC_ADDR=127.0.0.1:0", "SLUICE_ADMIN_ADDR=127.0.0.1:0",
 		"SLUICE_LOG_LEVEL=warn",
 	}, env...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		b.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start sluice serve: %v", err)
+		b.Fatalf("start sluice serve: %v", err)
 	}
 	p := &serveProcess{cmd: cmd, done: make(chan error, 1)}
 	found := make(chan []string, 1)
@@ -162,7 +216,7 @@ func startServeProcess(t *testing.T, bin string, env []string) *serveProcess {
 			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
 				found <- m
 			} else {
-				t.Log("sluice serve: " + sc.Text())
+				b.Log("sluice serve: " + sc.Text())
 			}
 		}
 		_, _ = io.Copy(io.Discard, stderr)
@@ -172,32 +226,33 @@ func startServeProcess(t *testing.T, bin string, env []string) *serveProcess {
 	case m := <-found:
 		p.http, p.grpc = m[1], m[2]
 	case err := <-p.done:
-		t.Fatalf("sluice serve exited: %v", err)
+		b.Fatalf("sluice serve exited: %v", err)
 	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
-		t.Fatal("sluice serve did not start within 30s")
+		b.Fatal("sluice serve did not start within 30s")
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	b.Cleanup(func() { _ = cmd.Process.Kill() })
 	return p
 }
 
-// load runs n workers of proto against the process for d.
-func (p *serveProcess) load(t *testing.T, proto string, n int, d time.Duration) serveResult {
-	t.Helper()
+// load runs n workers of proto against the process, a 1s warm-up then d
+// measured, with the benchmark timer running only while they run.
+func (p *serveProcess) load(b *testing.B, proto string, n int, d time.Duration) serveResult {
+	b.Helper()
 	workers := make([]serveWorker, n)
 	switch proto {
 	case "http":
 		for i := range workers {
 			w, err := newHTTPWorker(p.http, i)
 			if err != nil {
-				t.Fatalf("dial: %v", err)
+				b.Fatalf("dial: %v", err)
 			}
 			workers[i] = w
 		}
 	case "grpc":
 		conns, err := dialGRPC(p.grpc, min(4, n))
 		if err != nil {
-			t.Fatal(err)
+			b.Fatal(err)
 		}
 		defer func() {
 			for _, c := range conns {
@@ -208,40 +263,28 @@ func (p *serveProcess) load(t *testing.T, proto string, n int, d time.Duration) 
 			workers[i] = newGRPCWorker(conns[i%len(conns)], i)
 		}
 	default:
-		t.Fatalf("unknown protocol %q (accepted: http, grpc)", proto)
+		b.Fatalf("unknown protocol %q (accepted: http, grpc)", proto)
 	}
+	b.ResetTimer()
 	res := runWorkers(workers, time.Second, d, func() (time.Duration, time.Duration) {
-		if p.cmd == nil {
-			return 0, selfCPU()
-		}
-		return processCPU(p.cmd.Process.Pid), selfCPU()
+		server, _ := p.cpu()
+		return server, selfCPU()
 	})
+	b.StopTimer()
 	for _, w := range workers {
 		w.close()
-	}
-	if res.errors > 0 {
-		t.Errorf("%s ×%d: %d errors", proto, n, res.errors)
 	}
 	return res
 }
 
-// processCPU returns the user and system CPU time the process pid has
-// used, from /proc (0 where there is no /proc).
-func processCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
+// cpu returns the user and system CPU time the server process has used,
+// and false when that is not known: a server already running
+// (SLUICE_LOAD_TARGET), or no /proc.
+func (p *serveProcess) cpu() (time.Duration, bool) {
+	if p.cmd == nil {
+		return 0, false
 	}
-	// The fields after the command name (which may hold spaces, in
-	// parentheses): utime and stime are the 14th and 15th of the line.
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	const ticksPerSecond = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / ticksPerSecond
+	return gwStatCPU(p.cmd.Process.Pid)
 }
 
 // selfCPU returns the user and system CPU time of this process.
@@ -254,15 +297,15 @@ func selfCPU() time.Duration {
 }
 
 // stop stops the process gracefully.
-func (p *serveProcess) stop(t *testing.T) {
-	t.Helper()
+func (p *serveProcess) stop(b *testing.B) {
+	b.Helper()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-p.done:
 		if err != nil {
-			t.Errorf("sluice serve: %v", err)
+			b.Errorf("sluice serve: %v", err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Error("sluice serve did not stop within 30s")
+		b.Error("sluice serve did not stop within 30s")
 	}
 }

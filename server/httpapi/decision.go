@@ -127,7 +127,9 @@ type quotaItem struct {
 //	RateLimit-Policy: "name";q=100;w=60, …
 //	RateLimit: "name";r=42;t=17, …
 //
-// Both values are built in one buffer and share one allocation, as they
+// q is the quota (the limit's capacity), w the window in seconds (left out
+// for a calendar-month quota), r the remaining allowance and t the seconds
+// until it is whole again, rounded up. Both values are built in one buffer and share one allocation, as they
 // are on every decision's path.
 func setRateLimitHeaders(h http.Header, items []quotaItem) {
 	var stack [192]byte

@@ -216,7 +216,7 @@ type Gateway struct {
 }
 
 // Upstream holds the timeouts of the gateway's connections to upstreams.
-// Zero (unset) takes gateway's default, given with each field.
+// Zero (unset) takes package gateway's default, given with each field.
 type Upstream struct {
 	// DialTimeout bounds opening a TCP connection. Default 5s.
 	DialTimeout time.Duration `yaml:"dial_timeout"`

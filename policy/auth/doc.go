@@ -10,8 +10,8 @@
 //     metadata (customerId, plan, …) the user's Data. Keys are kept only as
 //     SHA-256 hashes, in a KeyStore: MemoryKeyStore from configuration, or
 //     the database store of package keydb with its admin endpoint.
-//   - JWTAuth: tokens signed with HS256/384/512, RS256/384/512 or
-//     ES256/384/512 are verified against keys from PEM data (StaticKeys) or
+//   - JWTAuth: tokens signed with HS256/384/512, RS256/384/512,
+//     PS256/384/512 or ES256/384/512 are verified against keys from PEM data (StaticKeys) or
 //     a JWKS URL (JWKS) before any claim is read; issuer, audience and
 //     expiry are checked with a small leeway. The subject comes from "sub"
 //     (or a configured claim) and every claim is in the user's Data.

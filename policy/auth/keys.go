@@ -57,7 +57,7 @@ type Key struct {
 	ID string
 	// Algorithm is the one algorithm the key verifies, such as RS256.
 	// Empty (JWKS keys without "alg") means any algorithm of the key's
-	// type: HS* for []byte, RS* for RSA, ES256/384/512 for P-256/384/521.
+	// type: HS* for []byte, RS* and PS* for RSA, ES256/384/512 for P-256/384/521.
 	Algorithm string
 	// Public is the key: a []byte HMAC secret, an *rsa.PublicKey or an
 	// *ecdsa.PublicKey.

@@ -209,8 +209,12 @@ func (l Limit) Validate() error {
 		if l.Requests > l.Window.Microseconds() {
 			return bad("%s admits at most one request per microsecond: %d per %s is too fast", l.Algorithm, l.Requests, l.Window)
 		}
-		if hi, lo := bits.Mul64(uint64(l.Capacity()), uint64(l.Interval())); hi != 0 || lo > maxTolerance {
-			return bad("burst %d times the refill interval %dµs is too long", l.Capacity(), l.Interval())
+		// The interval is at most the window, so a capacity times the window
+		// within bounds needs no division (the common case, on every call).
+		if hi, lo := bits.Mul64(uint64(l.Capacity()), uint64(l.Window.Microseconds())); hi != 0 || lo > maxTolerance {
+			if hi, lo := bits.Mul64(uint64(l.Capacity()), uint64(l.Interval())); hi != 0 || lo > maxTolerance {
+				return bad("burst %d times the refill interval %dµs is too long", l.Capacity(), l.Interval())
+			}
 		}
 	}
 	return nil

@@ -39,18 +39,25 @@ routes:
 `, limit, keyHash, upstream, upstream)
 }
 
-// TestE2EGateway runs serve with routes: policies limit and answer with
-// the RateLimit headers, over the limit the upstream is not called, API
-// keys authenticate, a reload applies new limits and a bad file is rejected
-// while the old routes serve.
-func TestE2EGateway(t *testing.T) {
-	var calls atomic.Int64
+// countingUpstream is an upstream that answers its path as JSON and
+// counts its calls; it stops when the test ends.
+func countingUpstream(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	calls := new(atomic.Int64)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]string{"path": r.URL.Path})
 	}))
-	defer up.Close()
+	t.Cleanup(up.Close)
+	return up, calls
+}
+
+// TestE2EGateway runs serve with routes: policies limit and answer with
+// the RateLimit headers, over the limit the upstream is not called, API
+// keys authenticate, a reload applies new limits and a bad file is rejected
+// while the old routes serve.
+func TestE2EGateway(t *testing.T) {
+	up, calls := countingUpstream(t)
 
 	const key = "e2e-gateway-key-0123456789"
 	sum := sha256.Sum256([]byte(key))

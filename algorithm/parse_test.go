@@ -135,3 +135,24 @@ func TestParseLimitDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateTolerance: burst × refill interval of token_bucket and gcra
+// must stay within 2^51µs, whether or not capacity × window does.
+func TestValidateTolerance(t *testing.T) {
+	for _, tc := range []struct {
+		l  Limit
+		ok bool
+	}{
+		{Limit{Algorithm: GCRA, Requests: 100, Window: time.Minute}, true},
+		// capacity × window is over the bound, capacity × interval (1µs) is not.
+		{Limit{Algorithm: GCRA, Requests: 1_000_000, Window: time.Second, Burst: 1 << 40}, true},
+		{Limit{Algorithm: TokenBucket, Requests: 1, Window: MaxWindow, Burst: 1 << 40}, false},
+		{Limit{Algorithm: GCRA, Requests: 1, Window: time.Second, Burst: 1 << 32}, false},
+		{Limit{Algorithm: GCRA, Requests: 1, Window: time.Second, Burst: 1 << 31}, true},
+	} {
+		err := tc.l.Validate()
+		if (err == nil) != tc.ok || (err != nil && !strings.Contains(err.Error(), "refill interval")) {
+			t.Errorf("%+v: Validate() = %v, want ok %v", tc.l, err, tc.ok)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/rules/admin"
@@ -49,6 +50,35 @@ func FuzzCreateBody(f *testing.F) {
 			}
 		default:
 			t.Fatalf("body %q: status %d: %s", body, resp.StatusCode, b)
+		}
+	})
+}
+
+// FuzzParseTokens: admin tokens come from an environment variable, so any
+// text is either an error or tokens with valid, unique names, at most one
+// per comma-separated item.
+func FuzzParseTokens(f *testing.F) {
+	for _, seed := range []string{
+		"ops:9f8e7d6c5b4a39281706:rw,grafana:0a1b2c3d4e5f60718293:ro",
+		"", " , ", "a:b", "ops:0123456789abcdef:ro:ro", "x:0123456789abcdef,x:0123456789abcdef",
+		"é:0123456789abcdef", "ops:0123456789abcd\tef",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		toks, err := admin.ParseTokens(s)
+		if err != nil {
+			return
+		}
+		if len(toks) > strings.Count(s, ",")+1 {
+			t.Fatalf("%q: %d tokens", s, len(toks))
+		}
+		seen := map[string]bool{}
+		for _, tok := range toks {
+			if tok.Name == "" || seen[tok.Name] || strings.ContainsAny(tok.Name, ":, \t") {
+				t.Fatalf("%q: token name %q", s, tok.Name)
+			}
+			seen[tok.Name] = true
 		}
 	})
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // decodeDomains decodes YAML strictly, as the configuration does.
-func decodeDomains(t *testing.T, text string) []envoyrls.Domain {
+func decodeDomains(t testing.TB, text string) []envoyrls.Domain {
 	t.Helper()
 	var ds []envoyrls.Domain
 	dec := yaml.NewDecoder(bytes.NewReader([]byte(text)))

@@ -76,7 +76,7 @@ func uniq(t *testing.T, s string) string {
 	return s + "-" + t.Name() + "-" + time.Now().Format("150405.000000000")
 }
 
-func newService(t *testing.T, lim *sluice.Limiter, res *rules.Resolver, headers bool) *envoyrls.Service {
+func newService(t testing.TB, lim *sluice.Limiter, res *rules.Resolver, headers bool) *envoyrls.Service {
 	t.Helper()
 	ds := decodeDomains(t, sampleDomains)
 	svc, err := envoyrls.New(envoyrls.Config{Domains: ds, Limiter: lim, Resolver: res, Headers: headers})

@@ -40,7 +40,7 @@ func backends(t *testing.T, test func(t *testing.T, dsn string)) {
 	t.Run("postgres", func(t *testing.T) { test(t, repotest.PostgresURL(t)) })
 }
 
-func open(t *testing.T, dsn string, opts Options) *Store {
+func open(t testing.TB, dsn string, opts Options) *Store {
 	t.Helper()
 	s, err := Open(t.Context(), dsn, opts)
 	if err != nil {
@@ -144,7 +144,7 @@ func TestOpenErrors(t *testing.T) {
 }
 
 // call sends a request to h and decodes a JSON answer into out.
-func call(t *testing.T, h http.Handler, method, path, token, body string, out any) *httptest.ResponseRecorder {
+func call(t testing.TB, h http.Handler, method, path, token, body string, out any) *httptest.ResponseRecorder {
 	t.Helper()
 	r := httptest.NewRequest(method, path, strings.NewReader(body))
 	if token != "" {

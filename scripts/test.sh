@@ -3,8 +3,8 @@
 # the bench module), and go test -race on the module, against real services.
 # It uses the Redis on 127.0.0.1:6379 and the PostgreSQL on 127.0.0.1:5432
 # when they answer, and otherwise installs (apt-get) and starts them on
-# loopback. It starts a 3-master Redis Cluster on ports of its own for the
-# test run and stops it after.
+# loopback for the run. It starts a 3-master Redis Cluster on ports of its
+# own for the test run. What it starts, it stops at exit.
 #
 #   ./scripts/test.sh                # everything
 #   SLUICE_REQUIRE_SERVICES=1 ...    # a test that cannot reach a service fails instead of skipping (CI)
@@ -17,41 +17,56 @@ cd "$(dirname "$0")/.."
 say() { printf '\n== %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# cleanups run at exit, last registered first: the services this script started.
+cleanups=()
+cleanup() { for ((i = ${#cleanups[@]} - 1; i >= 0; i--)); do eval "${cleanups[i]}" >/dev/null 2>&1 || true; done; }
+trap cleanup EXIT
+
+apt_install() {
+	say "installing $*"
+	as_root apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
 ensure_redis() {
 	if [ -n "${SLUICE_REDIS_ADDR:-}" ]; then return; fi # the tests use that one
 	if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then return; fi
-	if ! command -v redis-server >/dev/null; then
-		say "installing redis-server"
-		as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-	fi
+	command -v redis-server >/dev/null || apt_install redis-server
 	say "starting Redis on 127.0.0.1:6379"
+	local dir
+	dir=$(mktemp -d)
 	redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no \
-		--dir "$(mktemp -d)" --logfile "$(mktemp)"
+		--dir "$dir" --logfile "$dir/redis.log"
+	cleanups+=("redis-cli -p 6379 shutdown nosave; rm -rf '$dir'")
 	for _ in $(seq 50); do redis-cli -p 6379 ping 2>/dev/null | grep -q PONG && return; sleep 0.1; done
 	echo "Redis did not start" >&2; exit 1
 }
 
+# ensure_postgres starts a throwaway PostgreSQL cluster on 127.0.0.1:5432
+# when none answers there: its own data directory, trust authentication on
+# loopback only, a database test owned by a role sluice_test, which the
+# tests reach through SLUICE_POSTGRES_URL. It is stopped and deleted at exit.
 ensure_postgres() {
 	if [ -n "${SLUICE_POSTGRES_URL:-}" ]; then return; fi # the tests use that one
 	if pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1; then return; fi
-	if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
-		say "installing postgresql"
-		as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
+	local bin dir as_pg
+	bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+	dir=$(mktemp -d)
+	as_pg=""
+	if [ "$(id -u)" = 0 ]; then # PostgreSQL does not run as root
+		chown postgres "$dir"
+		as_pg="su postgres -s /bin/sh -c"
+	else
+		as_pg="sh -c"
 	fi
 	say "starting PostgreSQL on 127.0.0.1:5432"
-	version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
-	if [ -n "$version" ]; then
-		as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
-	fi
-	for _ in $(seq 100); do pg_isready -h 127.0.0.1 -p 5432 >/dev/null 2>&1 && break; sleep 0.1; done
-	pg_isready -h 127.0.0.1 -p 5432 >/dev/null || { echo "PostgreSQL did not start" >&2; exit 1; }
-	# A role with a password, which Debian's default pg_hba.conf (scram-sha-256 on
-	# loopback) accepts, owning the database the tests use; the tests reach it
-	# through SLUICE_POSTGRES_URL.
-	as_root su postgres -c "psql -qc \"DO \\\$\\\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'sluice_test') THEN CREATE ROLE sluice_test LOGIN PASSWORD 'sluice_test'; END IF; END\\\$\\\$\""
-	as_root su postgres -c "createdb -O sluice_test test" 2>/dev/null || true
-	as_root su postgres -c "psql -qc 'GRANT CONNECT, CREATE ON DATABASE test TO sluice_test'"
-	export SLUICE_POSTGRES_URL="postgres://sluice_test:sluice_test@127.0.0.1:5432/test?sslmode=disable"
+	$as_pg "'$bin/initdb' -D '$dir/data' -A trust -U postgres" >/dev/null
+	$as_pg "'$bin/pg_ctl' -D '$dir/data' -l '$dir/log' -w -o \"-c listen_addresses=127.0.0.1 -p 5432 -k '$dir'\" start" >/dev/null
+	cleanups+=("$as_pg \"'$bin/pg_ctl' -D '$dir/data' -m fast stop\"; rm -rf '$dir'")
+	psql -h 127.0.0.1 -p 5432 -U postgres -qc "CREATE ROLE sluice_test LOGIN" postgres
+	psql -h 127.0.0.1 -p 5432 -U postgres -qc "CREATE DATABASE test OWNER sluice_test" postgres
+	export SLUICE_POSTGRES_URL="postgres://sluice_test@127.0.0.1:5432/test?sslmode=disable"
 }
 
 say "gofmt"
@@ -71,7 +86,7 @@ if [ -x scripts/redis-cluster.sh ]; then
 	say "starting a Redis Cluster"
 	SLUICE_REDIS_CLUSTER_ADDRS=$(scripts/redis-cluster.sh start | tail -1)
 	export SLUICE_REDIS_CLUSTER_ADDRS
-	trap 'scripts/redis-cluster.sh stop >/dev/null 2>&1 || true' EXIT
+	cleanups+=("scripts/redis-cluster.sh stop")
 fi
 
 say "go test -race"

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +174,34 @@ func TestUpstreamFailures(t *testing.T) {
 		if resp.Header.Get("RateLimit") == "" {
 			t.Errorf("%s: no rate-limit headers", tc.path)
 		}
+	}
+}
+
+// TestStreamingOutlastsWriteTimeout: a proxied response streams past the
+// serving http.Server's WriteTimeout (which sluice serve sets for its
+// decision API), as long as the upstream sends.
+func TestStreamingOutlastsWriteTimeout(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 6 {
+			fmt.Fprintf(w, "data: %d\n\n", i)
+			w.(http.Flusher).Flush()
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	g := newGateway(t, Config{Routes: []Route{{Path: "*", Upstream: up.URL}}})
+	t.Cleanup(func() { _ = g.Close() })
+	srv := httptest.NewUnstartedServer(g)
+	srv.Config.WriteTimeout = 200 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	resp, err := srv.Client().Get(srv.URL + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || strings.Count(string(body), "data: ") != 6 {
+		t.Fatalf("after %s of streaming with a 200ms write timeout: %q, %v", 600*time.Millisecond, body, err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluicehq/sluice/policy"
 )
@@ -42,9 +43,13 @@ func finisherOf(ctx context.Context) *finisher {
 	return f
 }
 
-// ServeHTTP checks the policies, proxies, and finishes the call.
+// ServeHTTP checks the policies, proxies, and finishes the call. A proxied
+// response is not bounded by the server's WriteTimeout: it streams for as
+// long as the upstream sends (an event stream, a large download), and the
+// upstream's own timeouts (Timeouts) bound the wait for it to start.
 func (p *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if p.set == nil {
+		noWriteDeadline(w)
 		p.proxy.ServeHTTP(w, r)
 		return
 	}
@@ -52,11 +57,18 @@ func (p *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	noWriteDeadline(w)
 	f := &finisher{call: call}
 	// Deferred: ReverseProxy aborts a response whose body copy fails by
 	// panicking with http.ErrAbortHandler; the call is finished anyway.
 	defer f.finish(nil)
 	p.proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callKey{}, f)))
+}
+
+// noWriteDeadline lifts the write deadline the server set for the response
+// (http.Server.WriteTimeout), where the ResponseWriter allows it.
+func noWriteDeadline(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 }
 
 // newProxy returns the reverse proxy of one route.

@@ -37,8 +37,9 @@ type Config struct {
 	// Envoy holds the Envoy rate-limit service domains.
 	Envoy Envoy `yaml:"envoy"`
 	// ShadowMode evaluates and records every decision but never blocks:
-	// denied calls are answered as allowed (and counted as shadowed in
-	// metrics), to try limits on live traffic. Default false.
+	// denied calls are answered as allowed (with shadow true; metrics count
+	// them with their real reason), to try limits on live traffic. Default
+	// false.
 	ShadowMode bool `yaml:"shadow_mode"`
 	// Log is how the process logs.
 	Log Log `yaml:"log"`

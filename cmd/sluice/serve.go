@@ -305,8 +305,15 @@ func (s *service) openRules(ctx context.Context, c config.Rules) error {
 	}
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	s.repo, err = rulesdb.Open(octx, c.Database, rulesdb.Options{Migrate: c.Migrate(backend == rulesdb.BackendPostgres), Logger: s.log})
-	if err != nil {
+	opts := rulesdb.Options{Migrate: c.Migrate(backend == rulesdb.BackendPostgres), Logger: s.log}
+	s.repo, err = rulesdb.Open(octx, c.Database, opts)
+	switch {
+	case err != nil && backend == rulesdb.BackendPostgres && errors.Is(err, rules.ErrUnavailable):
+		// A database server that is down must not keep the limiter down:
+		// start on the fallback rules and open it once it answers.
+		s.log.Warn("rules database: not reachable at start; serving the fallback rules until it answers", "err", err)
+		s.repo = rulesdb.OpenDeferred(c.Database, opts)
+	case err != nil:
 		return fmt.Errorf("rules database: %w", err)
 	}
 	fallback, err := c.FallbackRules()

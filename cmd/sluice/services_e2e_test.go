@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/url"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sluicehq/sluice/internal/servicetest"
 	sluicev1 "github.com/sluicehq/sluice/proto/sluice/v1"
 	"github.com/sluicehq/sluice/rules/repotest"
 )
@@ -137,5 +140,60 @@ func TestE2EPostgresNotMigrated(t *testing.T) {
 	code, _, errOut := runSluice(t, dir, append(loopbackEnv, "SLUICE_RULES_DATABASE="+pg), "serve")
 	if code != 1 || !strings.Contains(errOut, "sluice migrate") {
 		t.Errorf("serve on an empty PostgreSQL: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestE2ERulesDatabaseDownAtStart: serve starts while its PostgreSQL does
+// not answer, decides /v1/rules/check by rules.fallback (fallback: true)
+// and is not ready; once the database answers, the stored rules apply
+// without a restart and it is ready.
+func TestE2ERulesDatabaseDownAtStart(t *testing.T) {
+	pg := repotest.PostgresURL(t)
+	dir := t.TempDir()
+	if code, out, errOut := runSluice(t, dir, nil, "migrate", "--db", pg); code != 0 {
+		t.Fatalf("sluice migrate: %d %s %s", code, out, errOut)
+	}
+	if code, out, errOut := runSluice(t, dir, []string{"SLUICE_RULES_DB=" + pg}, "rules", "add",
+		"--key-type", "user_id", "--key-value", "*", "--limit", "5", "--window", "60"); code != 0 {
+		t.Fatalf("sluice rules create: %d %s %s", code, out, errOut)
+	}
+	u, err := url.Parse(pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := servicetest.NewGate(t, u.Host)
+	u.Host = gate.Addr()
+	cfg := writeConfig(t, dir, "sluice.yaml", fmt.Sprintf("rules:\n  database: %q\n  fallback: 2/1m\n", u.String()))
+	p := startServe(t, dir, loopbackEnv, "--config", cfg)
+
+	check := func() map[string]any {
+		resp, body := p.post("/v1/rules/check", `{"user_id":"e2e-carol"}`)
+		var d map[string]any
+		if err := json.Unmarshal(body, &d); err != nil || (resp.StatusCode != 200 && resp.StatusCode != 429) {
+			t.Fatalf("rules check: %d %s", resp.StatusCode, body)
+		}
+		return d
+	}
+	if d := check(); d["fallback"] != true || d["limit"] != float64(2) {
+		t.Fatalf("with the database down: %v, want the fallback of 2", d)
+	}
+	if resp, body := p.do("GET", "http://"+p.http+"/readyz", ""); resp.StatusCode != 503 {
+		t.Errorf("readyz with the database down: %d %s", resp.StatusCode, body)
+	}
+
+	gate.Open()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		d := check()
+		if d["fallback"] == false && d["limit"] == float64(5) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30s after the database came back: %v\n%s", d, p.out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if resp, body := p.do("GET", "http://"+p.http+"/readyz", ""); resp.StatusCode != 200 {
+		t.Errorf("readyz once the database answers: %d %s", resp.StatusCode, body)
 	}
 }

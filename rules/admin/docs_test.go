@@ -175,14 +175,14 @@ func curlRequest(command string, vars map[string]string, base string) (*http.Req
 				return nil, err
 			}
 			hasBody = true
-		case strings.HasPrefix(w, "http://localhost:8080"):
-			target = base + strings.TrimPrefix(w, "http://localhost:8080")
+		case strings.HasPrefix(w, "http://localhost:8082"):
+			target = base + strings.TrimPrefix(w, "http://localhost:8082")
 		default:
 			return nil, fmt.Errorf("curl option %q is not understood by the docs test", w)
 		}
 	}
 	if target == "" {
-		return nil, fmt.Errorf("no http://localhost:8080 URL in %q", command)
+		return nil, fmt.Errorf("no http://localhost:8082 URL in %q", command)
 	}
 	if method == "" {
 		method = http.MethodGet

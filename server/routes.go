@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strings"
 	"sync"
 
@@ -164,20 +166,40 @@ type Readiness struct {
 }
 
 // readyz runs every readiness check concurrently: 200 when all pass, 503
-// naming the ones that failed (and while shutting down).
+// naming the ones that failed (and while shutting down). Checks named by
+// exclude parameters (/readyz?exclude=store&exclude=rules, as Kubernetes'
+// own /readyz takes them) are not run; an unknown name is a 400.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	body, ok := s.Ready(r.Context())
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	exclude := r.URL.Query()["exclude"]
+	for _, name := range exclude {
+		if !slices.ContainsFunc(s.cfg.Checks, func(c Check) bool { return c.Name == name }) {
+			w.WriteHeader(http.StatusBadRequest)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf("exclude=%q names no check; the checks are %s", name, s.checkNames())})
+			return
+		}
+	}
+	body, ok := s.Ready(r.Context(), exclude...)
 	if !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
 	_ = json.NewEncoder(w).Encode(body)
 }
 
-// Ready runs the readiness checks and reports whether all passed, with
-// each check's outcome ("ok" or its error).
-func (s *Server) Ready(ctx context.Context) (Readiness, bool) {
+// checkNames lists the readiness checks' names, comma-separated.
+func (s *Server) checkNames() string {
+	names := make([]string, len(s.cfg.Checks))
+	for i, c := range s.cfg.Checks {
+		names[i] = c.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// Ready runs the readiness checks but those named in exclude, and reports
+// whether all passed, with each check's outcome ("ok", its error, or
+// "excluded").
+func (s *Server) Ready(ctx context.Context, exclude ...string) (Readiness, bool) {
 	body := Readiness{Status: "ready", Checks: make(map[string]string, len(s.cfg.Checks))}
 	if s.draining.Load() {
 		body.Status = "shutting down"
@@ -187,6 +209,10 @@ func (s *Server) Ready(ctx context.Context) (Readiness, bool) {
 	var wg sync.WaitGroup
 	ok := true
 	for _, c := range s.cfg.Checks {
+		if slices.Contains(exclude, c.Name) {
+			body.Checks[c.Name] = "excluded"
+			continue
+		}
 		wg.Go(func() {
 			cctx, cancel := context.WithTimeout(ctx, s.cfg.CheckTimeout)
 			defer cancel()

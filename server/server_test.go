@@ -112,6 +112,14 @@ func TestRoutes(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &rd); err != nil || code != 503 || rd.Checks["store"] != storeErr.Error() || rd.Checks["rules"] != "ok" {
 		t.Errorf("readyz with the store down: %d %q", code, body)
 	}
+	// A fail-open deployment's probe can leave the shared store out.
+	code, body = get(t, c, adminURL+"/readyz?exclude=store")
+	if err := json.Unmarshal([]byte(body), &rd); err != nil || code != 200 || rd.Checks["store"] != "excluded" || rd.Checks["rules"] != "ok" {
+		t.Errorf("readyz?exclude=store with the store down: %d %q", code, body)
+	}
+	if code, body := get(t, c, adminURL+"/readyz?exclude=stor"); code != 400 || !strings.Contains(body, "the checks are") {
+		t.Errorf("readyz?exclude=stor: %d %q", code, body)
+	}
 	storeDown.Store(false)
 	for _, u := range []string{httpURL, adminURL} {
 		if code, body := get(t, c, u+"/metrics"); code != 200 || !strings.Contains(body, "test_hits_total 1") {

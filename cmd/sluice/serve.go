@@ -27,6 +27,7 @@ import (
 	"github.com/sluicehq/sluice"
 	"github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/gateway"
+	"github.com/sluicehq/sluice/internal/logsample"
 	"github.com/sluicehq/sluice/policy"
 	"github.com/sluicehq/sluice/policy/auth/keydb"
 	sluicev1 "github.com/sluicehq/sluice/proto/sluice/v1"
@@ -135,12 +136,18 @@ func parseLevel(s string) slog.Level {
 	return l
 }
 
+// logSampling is the interval in which at most logsample.Burst warnings or
+// errors with the same message are logged: a failing store would otherwise
+// log on every request.
+const logSampling = time.Second
+
 func newLogger(w io.Writer, format string, level *slog.LevelVar) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(logsample.New(h, logSampling, nil))
 }
 
 // service is everything serve builds from a configuration, and what a

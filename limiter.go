@@ -53,6 +53,9 @@ type Config struct {
 	// BlockCacheSize bounds the ephemeral block cache, in keys. Zero means
 	// DefaultBlockCacheSize; a negative value turns the cache off.
 	BlockCacheSize int
+	// LocalMaxKeys bounds the FailLocal fallback store, as
+	// memory.Config.MaxKeys; zero means memory.DefaultMaxKeys.
+	LocalMaxKeys int
 }
 
 // DefaultBlockCacheSize is the block cache's size when Config leaves it zero.
@@ -82,7 +85,7 @@ func New(s store.Store, cfg Config) *Limiter {
 		l.store, l.owned = m, append(l.owned, m)
 	}
 	if l.mode == FailLocal {
-		l.local = memory.New(memory.Config{Now: cfg.Now})
+		l.local = memory.New(memory.Config{Now: cfg.Now, MaxKeys: cfg.LocalMaxKeys})
 		l.owned = append(l.owned, l.local)
 	}
 	if cfg.BlockCacheSize >= 0 {

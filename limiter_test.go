@@ -204,6 +204,37 @@ func TestBlockCacheOff(t *testing.T) {
 	}
 }
 
+// TestLocalMaxKeys: the local fallback store holds Config.LocalMaxKeys
+// keys; past them it evicts, and an evicted key counts afresh.
+func TestLocalMaxKeys(t *testing.T) {
+	ctx := context.Background()
+	limit := sluice.MustParseLimit("1/1h")
+	down := failingStore{errors.New("connection refused")}
+	allowedAgain := func(maxKeys int) int {
+		lim := sluice.New(down, sluice.Config{OnStoreError: sluice.FailLocal, LocalMaxKeys: maxKeys, BlockCacheSize: -1})
+		defer lim.Close()
+		n := 0
+		for round := range 2 {
+			for i := range 2000 {
+				d, err := lim.Allow(ctx, fmt.Sprintf("user:%d", i), limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if round == 1 && d.Allowed {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	if n := allowedAgain(0); n != 0 {
+		t.Errorf("default local store: %d of 2000 keys allowed a second time", n)
+	}
+	if n := allowedAgain(256); n < 1000 {
+		t.Errorf("local store of 256 keys: %d of 2000 keys allowed a second time, want most", n)
+	}
+}
+
 func TestFailureModes(t *testing.T) {
 	ctx := context.Background()
 	limit := sluice.MustParseLimit("1/1h")

@@ -245,7 +245,7 @@ func (s *service) build(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	mode := map[string]sluice.FailureMode{config.OnErrorOpen: sluice.FailOpen, config.OnErrorClosed: sluice.FailClosed, config.OnErrorLocal: sluice.FailLocal}[cfg.Store.OnError]
-	s.lim = sluice.New(s.store, sluice.Config{OnStoreError: mode, BlockCacheSize: cfg.Store.BlockCacheSize})
+	s.lim = sluice.New(s.store, sluice.Config{OnStoreError: mode, BlockCacheSize: cfg.Store.BlockCacheSize, LocalMaxKeys: cfg.Store.MaxKeys})
 	if err := s.openRules(ctx, cfg.Rules); err != nil {
 		return err
 	}
@@ -293,7 +293,7 @@ func (s *service) openStore(c config.Store) error {
 	if c.StoreType() == config.StoreMemory {
 		m := memory.New(memory.Config{MaxKeys: c.MaxKeys})
 		s.store, s.closeSt = m, m.Close
-		return nil
+		return s.reg.Register(metrics.NewMemoryStoreCollector(m))
 	}
 	r, err := redis.New(redis.Config{URL: c.RedisURL(), Prefix: c.Prefix, Timeout: c.Timeout, Logger: s.log})
 	if err != nil {

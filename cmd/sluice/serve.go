@@ -65,7 +65,7 @@ With no configuration it listens on loopback (HTTP 127.0.0.1:8080, gRPC
 (see docs/configuration.md).
 
 SIGHUP, or a change of the file, reloads the configuration; SIGTERM or
-SIGINT stops gracefully.
+SIGINT stops gracefully, and a second one stops at once.
 
 Flags:
 `

@@ -145,3 +145,22 @@ func grpcLoad(lim sluicev1.LimiterClient, id int, stop <-chan struct{}, st *load
 		}
 	}
 }
+
+// TestE2ESecondSignalStopsAtOnce: the first SIGTERM starts a graceful stop
+// (here a 30s drain delay), and a second one ends the process at once, as
+// an operator pressing Ctrl-C twice expects.
+func TestE2ESecondSignalStopsAtOnce(t *testing.T) {
+	p := startServe(t, t.TempDir(), append(loopbackEnv, "SLUICE_SHUTDOWN_DELAY=30s"))
+	p.signal(syscall.SIGTERM)
+	p.waitLog("draining", 10*time.Second)
+	select {
+	case <-p.done:
+		t.Fatalf("exited during the drain delay:\n%s", p.out.String())
+	case <-time.After(300 * time.Millisecond):
+	}
+	start := time.Now()
+	p.signal(syscall.SIGTERM)
+	if code := p.wait(10 * time.Second); code != 128+int(syscall.SIGTERM) || time.Since(start) > 5*time.Second {
+		t.Errorf("after a second SIGTERM: exit code %d after %s, want %d at once", code, time.Since(start), 128+int(syscall.SIGTERM))
+	}
+}

@@ -38,24 +38,31 @@ type Result struct {
 // pass, and Remaining is the allowance left now. l must be valid (see
 // Limit.Validate) and cost non-negative.
 func Apply(l Limit, s State, now, cost int64) (r Result) {
+	ApplyTo(&r, &l, s, now, cost)
+	return r
+}
+
+// ApplyTo is Apply writing its result into r (all of it: nothing of what r
+// held before remains), which spares the copies of the limit and the result
+// on a store's hot path.
+func ApplyTo(r *Result, l *Limit, s State, now, cost int64) {
 	switch l.Algorithm {
 	case FixedWindow:
-		fixedWindow(&l, s, now, cost, &r)
+		fixedWindow(l, s, now, cost, r)
 	case TokenBucket:
-		tokenBucket(&l, s, now, cost, &r)
+		tokenBucket(l, s, now, cost, r)
 	case GCRA:
-		gcra(&l, s, now, cost, &r)
+		gcra(l, s, now, cost, r)
 	case Counter:
-		counter(&l, s, now, cost, &r)
+		counter(l, s, now, cost, r)
 	case Quota:
 		// A stored period later than now's (the clock stepped back across a
 		// boundary) is decided in that period, whose bounds are then needed.
-		start, end := PeriodBounds(l, max(now, s.B))
-		applyQuota(&l, s, now, start, end, cost, &r)
+		start, end := PeriodBounds(*l, max(now, s.B))
+		applyQuota(l, s, now, start, end, cost, r)
 	default:
-		slidingWindow(&l, s, now, cost, &r)
+		slidingWindow(l, s, now, cost, r)
 	}
-	return r
 }
 
 // Refund gives back amount of allowance at time now, for calls whose real

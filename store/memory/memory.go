@@ -268,7 +268,8 @@ func (s *Store) Take(ctx context.Context, key string, limit algorithm.Limit, cos
 	sh := s.shardOf(h)
 	sh.mu.Lock()
 	i, st := sh.lookup(key, limit.Algorithm, uint32(h), now)
-	r := algorithm.Apply(limit, st, now, cost)
+	var r algorithm.Result
+	algorithm.ApplyTo(&r, &limit, st, now, cost)
 	if r.Commit && i >= 0 && r.ExpireAt > now { // the common case, inlined
 		e := &sh.states.entries[i]
 		e.state, e.expireAt = r.State, r.ExpireAt

@@ -58,13 +58,14 @@ func (s *Store) TakeAll(ctx context.Context, reqs []store.Request, out []algorit
 	}
 
 	allowed := true
+	var r algorithm.Result
 	for i := range reqs {
 		rq, f := &reqs[i], &p[p[i].first]
 		if p[i].first == i {
 			_, f.orig = s.shardOf(f.hash).lookup(rq.Key, rq.Limit.Algorithm, uint32(f.hash), now)
 			f.work = f.orig
 		}
-		r := algorithm.Apply(rq.Limit, f.work, now, rq.Cost)
+		algorithm.ApplyTo(&r, &rq.Limit, f.work, now, rq.Cost)
 		f.work, f.expireAt, f.commit = r.State, r.ExpireAt, f.commit || r.Commit
 		out[i] = r.Decision
 		allowed = allowed && r.Decision.Allowed

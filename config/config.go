@@ -313,7 +313,8 @@ func (r Rules) Migrate(postgres bool) bool {
 
 // FallbackRules returns Fallback as the rules of rules.ResolverConfig: one
 // user_id "*" rule (nil when Fallback is empty). A fallback's window is a
-// whole number of seconds, and a quota's period is in UTC.
+// whole number of seconds; a quota counts its periods in the limit's time
+// zone (tz=, UTC by default), which becomes the rule's TimeZone.
 func (r Rules) FallbackRules() ([]rules.Rule, error) {
 	if r.Fallback == "" {
 		return nil, nil
@@ -326,9 +327,10 @@ func (r Rules) FallbackRules() ([]rules.Rule, error) {
 		KeyType: rules.KeyUserID, KeyValue: "*", Limit: l.Requests, Algorithm: l.Algorithm.String(),
 		Burst: l.Burst, Enabled: true, Description: "rules.fallback of the configuration",
 	}
+	if l.Location != nil {
+		rule.TimeZone = l.Location.String()
+	}
 	switch {
-	case l.Algorithm == sluice.Quota && l.Location != nil:
-		return nil, fmt.Errorf("a fallback quota counts calendar periods in UTC; remove tz=%s", l.Location)
 	case l.Algorithm == sluice.Quota:
 		rule.WindowSeconds = map[algorithm.Period]int64{
 			algorithm.Day: rules.QuotaDaySeconds, algorithm.Week: rules.QuotaWeekSeconds, algorithm.Month: rules.QuotaMonthSeconds,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice"
+	"github.com/sluicehq/sluice/rules"
 )
 
 // envOf returns an Env reading from m.
@@ -207,6 +208,48 @@ func TestParseStrictness(t *testing.T) {
 				t.Errorf("Parse(%q) = %v\nwant it to contain %q", tt.data, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestFallbackRules checks the rule rules.fallback becomes, and that a
+// quota keeps the time zone of its tz= as the rule's timezone.
+func TestFallbackRules(t *testing.T) {
+	tests := []struct {
+		fallback, alg, tz string
+		window            int64
+	}{
+		{"100/1m", "sliding_window", "", 60},
+		{"10/1s token_bucket burst=20", "token_bucket", "", 1},
+		{"5000/1mo", "quota", "", rules.QuotaMonthSeconds},
+		{"5000/1mo tz=Europe/Berlin", "quota", "Europe/Berlin", rules.QuotaMonthSeconds},
+		{"300/1w quota tz=Asia/Tokyo", "quota", "Asia/Tokyo", rules.QuotaWeekSeconds},
+		{"10/1d tz=UTC", "quota", "", rules.QuotaDaySeconds},
+	}
+	for _, tt := range tests {
+		c, err := Parse("f.yaml", []byte("rules: {fallback: \""+tt.fallback+"\"}\n"), nil)
+		if err != nil {
+			t.Errorf("Parse(fallback %q) = %v", tt.fallback, err)
+			continue
+		}
+		rs, err := c.Rules.FallbackRules()
+		if err != nil || len(rs) != 1 {
+			t.Errorf("FallbackRules(%q) = %+v, %v; want one rule", tt.fallback, rs, err)
+			continue
+		}
+		r := rs[0]
+		if r.KeyType != rules.KeyUserID || r.KeyValue != "*" || r.Algorithm != tt.alg || r.TimeZone != tt.tz || r.WindowSeconds != tt.window {
+			t.Errorf("FallbackRules(%q) = %+v; want %s every %ds in time zone %q", tt.fallback, r, tt.alg, tt.window, tt.tz)
+		}
+		l, err := r.AlgorithmLimit()
+		if want := sluice.MustParseLimit(tt.fallback); err != nil || l.String() != want.String() {
+			t.Errorf("FallbackRules(%q) applies %v, %v; want %v", tt.fallback, l, err, want)
+		}
+	}
+	if rs, err := (Rules{}).FallbackRules(); rs != nil || err != nil {
+		t.Errorf("FallbackRules of no fallback = %v, %v; want none", rs, err)
+	}
+	if _, err := Parse("f.yaml", []byte("rules: {fallback: 10/1500ms}\n"), nil); err == nil || !strings.Contains(err.Error(), "whole number of seconds") {
+		t.Errorf("Parse(fallback 10/1500ms) = %v, want an error about whole seconds", err)
 	}
 }
 

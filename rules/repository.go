@@ -123,6 +123,7 @@ type Patch struct {
 	WindowSeconds *int64
 	Algorithm     *string
 	Burst         *int64
+	TimeZone      *string
 	Enabled       *bool
 	Shadow        *bool
 	Priority      *int
@@ -143,6 +144,7 @@ func (p Patch) Apply(r Rule) Rule {
 	set(&r.Method, p.Method)
 	set(&r.Plan, p.Plan)
 	set(&r.Algorithm, p.Algorithm)
+	set(&r.TimeZone, p.TimeZone)
 	set(&r.Description, p.Description)
 	if p.Limit != nil {
 		r.Limit = *p.Limit

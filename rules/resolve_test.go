@@ -216,6 +216,46 @@ func TestResolveKeysAndFlags(t *testing.T) {
 	}
 }
 
+// TestResolveQuotaTimeZone checks that a quota rule's time zone reaches the
+// limit it resolves to, so that its days end at midnight in that zone.
+func TestResolveQuotaTimeZone(t *testing.T) {
+	ix := rules.NewIndex([]rules.Rule{
+		rule(1, rules.KeyUserID, "*", quotaIn("Europe/Berlin")),
+		rule(2, rules.KeyGlobal, "*", quotaIn("")),
+	})
+	if bad := ix.Skipped(); len(bad) > 0 {
+		t.Fatalf("skipped: %v", bad)
+	}
+	limits := map[rules.KeyType]algorithm.Limit{}
+	for _, m := range ix.Resolve(rules.Attributes{UserID: "alice"}, nil) {
+		limits[m.KeyType] = m.Limit
+	}
+	berlin, utc := limits[rules.KeyUserID], limits[rules.KeyGlobal]
+	if berlin.Algorithm != algorithm.Quota || berlin.Period != algorithm.Day || berlin.Location == nil || berlin.Location.String() != "Europe/Berlin" {
+		t.Fatalf("user_id limit = %+v, want a daily quota in Europe/Berlin", berlin)
+	}
+	if utc.Algorithm != algorithm.Quota || utc.Location != nil {
+		t.Fatalf("global limit = %+v, want a quota in UTC (no Location)", utc)
+	}
+	// 21:30 UTC on 2 April 2025 is 23:30 in Berlin (CEST, UTC+2): the
+	// Berlin day began at 22:00 UTC the day before and ends in 30 minutes,
+	// the UTC day in 2h30m.
+	now := time.Date(2025, 4, 2, 21, 30, 0, 0, time.UTC)
+	start, end := algorithm.PeriodBounds(berlin, now.UnixMicro())
+	if want := time.Date(2025, 4, 1, 22, 0, 0, 0, time.UTC); start != want.UnixMicro() || end != want.Add(24*time.Hour).UnixMicro() {
+		t.Errorf("Berlin day = %v to %v, want %v to %v", time.UnixMicro(start).UTC(), time.UnixMicro(end).UTC(), want, want.Add(24*time.Hour))
+	}
+	for _, c := range []struct {
+		name  string
+		limit algorithm.Limit
+		reset time.Duration
+	}{{"Europe/Berlin", berlin, 30 * time.Minute}, {"UTC", utc, 150 * time.Minute}} {
+		if d := algorithm.Apply(c.limit, algorithm.State{}, now.UnixMicro(), 1).Decision; !d.Allowed || d.Reset != c.reset {
+			t.Errorf("quota in %s at 21:30 UTC: %+v, want allowed with reset %v", c.name, d, c.reset)
+		}
+	}
+}
+
 func TestNewIndexSkipsInvalid(t *testing.T) {
 	ix := rules.NewIndex([]rules.Rule{
 		rule(1, rules.KeyIP, "not-an-ip"),

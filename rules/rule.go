@@ -48,7 +48,8 @@ type Rule struct {
 	// period for quota; the refill rate for token_bucket and gcra).
 	Limit int64 `json:"limit"`
 	// WindowSeconds is the window's length in seconds; for quota it names a
-	// calendar period (QuotaDaySeconds, QuotaWeekSeconds, QuotaMonthSeconds).
+	// calendar period (QuotaDaySeconds, QuotaWeekSeconds, QuotaMonthSeconds)
+	// in TimeZone.
 	WindowSeconds int64 `json:"window_seconds"`
 	// Algorithm names the algorithm; empty means sliding_window.
 	// Repositories store the name, never the empty string.
@@ -56,6 +57,10 @@ type Rule struct {
 	// Burst is the capacity of token_bucket and gcra (0 means Limit); 0 for
 	// every other algorithm.
 	Burst int64 `json:"burst,omitempty"`
+	// TimeZone is the IANA time zone, such as Europe/Berlin, whose calendar
+	// a quota's days, weeks and months follow; empty means UTC. Only quota
+	// rules may set it. It is stored as given ("UTC" stays "UTC").
+	TimeZone string `json:"timezone,omitempty"`
 	// Enabled rules are in force; disabled ones are kept but ignored.
 	Enabled bool `json:"enabled"`
 	// Shadow rules are evaluated and recorded but never block.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -35,13 +36,16 @@ const (
 	MaxLimit = algorithm.MaxRequests
 	// MaxWindowSeconds is the longest window: 315360000 seconds (3650 days).
 	MaxWindowSeconds = 315360000
+	// MaxTimeZoneLen is the longest time zone name, in bytes.
+	MaxTimeZoneLen = 64
 )
 
-// The window_seconds of quota rules, each naming a calendar period in UTC.
+// The window_seconds of quota rules, each naming a calendar period in the
+// rule's time zone (Rule.TimeZone; UTC when empty).
 const (
-	QuotaDaySeconds   = 86400   // a calendar day, midnight to midnight UTC
-	QuotaWeekSeconds  = 604800  // an ISO week, Monday 00:00 UTC to the next
-	QuotaMonthSeconds = 2592000 // a calendar month (not 30 days): the 1st 00:00 UTC to the next 1st
+	QuotaDaySeconds   = 86400   // a calendar day, midnight to midnight
+	QuotaWeekSeconds  = 604800  // an ISO week, Monday 00:00 to the next
+	QuotaMonthSeconds = 2592000 // a calendar month (not 30 days): the 1st 00:00 to the next 1st
 )
 
 // FieldError is what is wrong with one field of a rule.
@@ -135,6 +139,9 @@ const keyTypeList = "user_id, ip, api_key, route, plan, global"
 //     window_seconds names its calendar period: QuotaDaySeconds,
 //     QuotaWeekSeconds or QuotaMonthSeconds;
 //   - burst: 0, or for token_bucket and gcra up to MaxLimit;
+//   - timezone: empty (UTC), or for quota an IANA time zone name that
+//     time.LoadLocation knows, such as Europe/Berlin or UTC (not "Local"
+//     nor "localtime"), of at most MaxTimeZoneLen bytes;
 //   - description: at most MaxDescriptionLen bytes of UTF-8.
 //
 // The limit, window, algorithm and burst together must also pass
@@ -238,6 +245,63 @@ func validateLimit(e *ValidationError, r Rule) {
 	if alg == algorithm.Quota && quotaPeriod(r.WindowSeconds) == algorithm.NoPeriod {
 		e.add("window_seconds", "must name a quota's calendar period: %d (day), %d (week) or %d (month), got %d", QuotaDaySeconds, QuotaWeekSeconds, QuotaMonthSeconds, r.WindowSeconds)
 	}
+	switch {
+	case r.TimeZone == "":
+	case alg != algorithm.Quota:
+		e.add("timezone", "applies only to quota; must be empty for %s", alg)
+	case len(r.TimeZone) > MaxTimeZoneLen:
+		e.add("timezone", "must be at most %d bytes, got %d", MaxTimeZoneLen, len(r.TimeZone))
+	default:
+		if _, err := loadLocation(r.TimeZone); err != nil {
+			e.add("timezone", "must be an IANA time zone name such as Europe/Berlin or UTC (empty means UTC), got %s", quoteShort(r.TimeZone))
+		}
+	}
+}
+
+// locations caches the time zones of rules by name (a *time.Location):
+// time.LoadLocation reads the zone database on every call, and a snapshot
+// converts every rule. Only names that loaded are kept, so it holds at most
+// the zones of the database.
+var locations sync.Map
+
+// loadLocation returns the time zone a rule's timezone names: time.UTC for
+// "UTC"; an error for "", for "Local" and "localtime" (the host's zone,
+// which differs from host to host), for names not spelled as IANA names
+// are, and for names time.LoadLocation does not know.
+func loadLocation(name string) (*time.Location, error) {
+	if loc, ok := locations.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
+	if !zoneName(name) || name == "Local" || name == "localtime" {
+		return nil, fmt.Errorf("not an IANA time zone name: %q", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	actual, _ := locations.LoadOrStore(name, loc)
+	return actual.(*time.Location), nil
+}
+
+// zoneName reports whether name is spelled as IANA time zone names are:
+// segments of ASCII letters, digits, '_', '-' and '+' between single
+// slashes, such as America/Argentina/Buenos_Aires or Etc/GMT+5. It keeps
+// out other paths to a zone file (Europe//Berlin, ./UTC), which
+// time.LoadLocation opens on some hosts but not on others.
+func zoneName(name string) bool {
+	for _, seg := range strings.Split(name, "/") {
+		if seg == "" {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			switch c := seg[i]; {
+			case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-', c == '+':
+			default:
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // quotaPeriod returns the calendar period a quota's window_seconds names.
@@ -298,9 +362,10 @@ func canonicalIP(s string) (string, bool) {
 // lowercase UUID, an ip key_value as canonical address or masked prefix
 // (10.1.2.3/8 → 10.0.0.0/8, 10.0.0.1/32 → 10.0.0.1), a route key_value as
 // its pattern's canonical text (no trailing slash), and an empty algorithm
-// as "sliding_window". Fields that are not valid are left as they are, so
-// Canonical never hides an error from Validate; two rules that mean the same
-// are equal after Canonical.
+// as "sliding_window". The timezone is kept as given. Fields that are not
+// valid are left as they are, so Canonical never hides an error from
+// Validate; two rules that mean the same are equal after Canonical (except
+// for the spelling of the time zone: "" and "UTC" are both UTC).
 func (r Rule) Canonical() Rule {
 	if id, err := uuid.Parse(r.ID); err == nil {
 		r.ID = id.String()
@@ -325,9 +390,11 @@ func (r Rule) Canonical() Rule {
 
 // AlgorithmLimit returns the algorithm.Limit the rule applies: Limit requests per
 // WindowSeconds under Algorithm with Burst. A quota rule's window_seconds
-// names a calendar period in UTC: QuotaDaySeconds (86400) a calendar day,
+// names a calendar period: QuotaDaySeconds (86400) a calendar day,
 // QuotaWeekSeconds (604800) an ISO week, QuotaMonthSeconds (2592000) a
-// calendar month. The error, when r is not valid, is r.Validate()'s.
+// calendar month, in TimeZone: the Limit's Location is that zone, nil for
+// UTC (an empty TimeZone or "UTC"). The error, when r is not valid, is
+// r.Validate()'s.
 //
 // (It is not named Limit because that is the field holding the number of
 // requests.)
@@ -350,6 +417,15 @@ func (r Rule) limit() (algorithm.Limit, error) {
 		l.Period = quotaPeriod(r.WindowSeconds)
 	} else if r.WindowSeconds > 0 && r.WindowSeconds <= MaxWindowSeconds {
 		l.Window = time.Duration(r.WindowSeconds) * time.Second
+	}
+	if r.TimeZone != "" {
+		loc, err := loadLocation(r.TimeZone)
+		if err != nil {
+			return algorithm.Limit{}, err
+		}
+		if loc != time.UTC {
+			l.Location = loc
+		}
 	}
 	if err := l.Validate(); err != nil {
 		return algorithm.Limit{}, err

@@ -17,6 +17,11 @@ func valid() rules.Rule {
 	return rules.Rule{KeyType: rules.KeyUserID, KeyValue: "user_123", Limit: 100, WindowSeconds: 900, Enabled: true}
 }
 
+// quotaIn makes a rule a daily quota in the time zone tz.
+func quotaIn(tz string) func(r *rules.Rule) {
+	return func(r *rules.Rule) { r.Algorithm, r.WindowSeconds, r.TimeZone = "quota", rules.QuotaDaySeconds, tz }
+}
+
 func TestValidateAccepts(t *testing.T) {
 	cases := []func(r *rules.Rule){
 		func(r *rules.Rule) {},
@@ -46,6 +51,11 @@ func TestValidateAccepts(t *testing.T) {
 		func(r *rules.Rule) { r.Algorithm, r.WindowSeconds = "quota", rules.QuotaDaySeconds },
 		func(r *rules.Rule) { r.Algorithm, r.WindowSeconds = "quota", rules.QuotaWeekSeconds },
 		func(r *rules.Rule) { r.Algorithm, r.WindowSeconds = "quota", rules.QuotaMonthSeconds },
+		quotaIn("Europe/Berlin"),
+		quotaIn("UTC"),
+		quotaIn("America/Argentina/Buenos_Aires"),
+		quotaIn("Etc/GMT+5"),
+		quotaIn("America/Port-au-Prince"),
 		func(r *rules.Rule) { r.Priority = -1000 },
 		func(r *rules.Rule) {
 			r.Description = strings.Repeat("é", rules.MaxDescriptionLen/2-10) + "\nline two\ttab"
@@ -104,6 +114,21 @@ func TestValidateRejects(t *testing.T) {
 		{func(r *rules.Rule) { r.Algorithm, r.Burst = "gcra", -1 }, []string{"burst"}, "between 0"},
 		{func(r *rules.Rule) { r.Algorithm, r.WindowSeconds = "quota", 3600 }, []string{"window_seconds"}, "86400 (day)"},
 		{func(r *rules.Rule) { r.Algorithm, r.Limit, r.WindowSeconds = "token_bucket", 2_000_000, 1 }, []string{"limit"}, "too fast"},
+		{func(r *rules.Rule) { r.TimeZone = "Europe/Berlin" }, []string{"timezone"}, "applies only to quota; must be empty for sliding_window"},
+		{func(r *rules.Rule) { r.Algorithm, r.TimeZone = "fixed_window", "UTC" }, []string{"timezone"}, "only to quota"},
+		{quotaIn("Mars/Olympus"), []string{"timezone"}, `IANA time zone name such as Europe/Berlin or UTC (empty means UTC), got "Mars/Olympus"`},
+		{quotaIn("Local"), []string{"timezone"}, "IANA"},
+		{quotaIn("europe/berlin"), []string{"timezone"}, "IANA"},
+		{quotaIn("../../etc/passwd"), []string{"timezone"}, "IANA"},
+		{quotaIn("/usr/share/zoneinfo/UTC"), []string{"timezone"}, "IANA"},
+		{quotaIn("Europe//Berlin"), []string{"timezone"}, "IANA"},
+		{quotaIn("Europe/./Berlin"), []string{"timezone"}, "IANA"},
+		{quotaIn("Europe/Berlin/"), []string{"timezone"}, "IANA"},
+		{quotaIn("localtime"), []string{"timezone"}, "IANA"},
+		{quotaIn("zone.tab"), []string{"timezone"}, "IANA"},
+		{quotaIn("Europe/Berlin\x00"), []string{"timezone"}, "IANA"},
+		{quotaIn(strings.Repeat("Z", rules.MaxTimeZoneLen+1)), []string{"timezone"}, "at most 64 bytes, got 65"},
+		{func(r *rules.Rule) { r.Algorithm, r.WindowSeconds, r.TimeZone = "quota", 3600, "Europe/Berlin" }, []string{"window_seconds"}, "86400 (day)"},
 		{func(r *rules.Rule) { r.Description = strings.Repeat("d", rules.MaxDescriptionLen+1) }, []string{"description"}, "at most 1024"},
 		{func(r *rules.Rule) { r.Description = "a\x00" }, []string{"description"}, "NUL"},
 		{func(r *rules.Rule) { *r = rules.Rule{} }, []string{"key_type", "key_value", "limit", "window_seconds"}, ""},
@@ -174,6 +199,10 @@ func TestCanonical(t *testing.T) {
 }
 
 func TestAlgorithmLimit(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		r    rules.Rule
 		want algorithm.Limit
@@ -185,10 +214,16 @@ func TestAlgorithmLimit(t *testing.T) {
 		{rules.Rule{Limit: 1000, WindowSeconds: 86400, Algorithm: "quota"}, algorithm.Limit{Requests: 1000, Algorithm: algorithm.Quota, Period: algorithm.Day}},
 		{rules.Rule{Limit: 1000, WindowSeconds: 604800, Algorithm: "quota"}, algorithm.Limit{Requests: 1000, Algorithm: algorithm.Quota, Period: algorithm.Week}},
 		{rules.Rule{Limit: 5000, WindowSeconds: 2592000, Algorithm: "quota"}, algorithm.Limit{Requests: 5000, Algorithm: algorithm.Quota, Period: algorithm.Month}},
+		{rules.Rule{Limit: 5000, WindowSeconds: 2592000, Algorithm: "quota", TimeZone: "UTC"}, algorithm.Limit{Requests: 5000, Algorithm: algorithm.Quota, Period: algorithm.Month}},
+		{rules.Rule{Limit: 5000, WindowSeconds: 2592000, Algorithm: "quota", TimeZone: "Europe/Berlin"},
+			algorithm.Limit{Requests: 5000, Algorithm: algorithm.Quota, Period: algorithm.Month, Location: berlin}},
 	}
 	for _, c := range cases {
 		c.r.KeyType, c.r.KeyValue = rules.KeyGlobal, "*"
 		got, err := c.r.AlgorithmLimit()
+		if got.Location != nil && c.want.Location != nil && got.Location.String() == c.want.Location.String() {
+			got.Location = c.want.Location // the same zone, loaded separately
+		}
 		if err != nil || got != c.want {
 			t.Errorf("AlgorithmLimit(%+v) = %+v, %v; want %+v", c.r, got, err, c.want)
 		}
@@ -213,27 +248,31 @@ func TestValidateActor(t *testing.T) {
 // valid algorithm.Limit.
 func FuzzValidate(f *testing.F) {
 	seeds := []struct {
-		id, kt, kv, method, plan, alg, desc string
-		limit, window, burst                int64
+		id, kt, kv, method, plan, alg, desc, tz string
+		limit, window, burst                    int64
 	}{
-		{"", "user_id", "user_123", "", "", "", "", 100, 900, 0},
-		{"0190b1c2-7e4a-7c3d-9f00-6b1d2e3f4a5b", "ip", "10.1.2.3/8", "", "pro", "fixed_window", "x", 5, 60, 0},
-		{"", "ip", "2001:db8::1/64", "", "", "gcra", "", 10, 1, 20},
-		{"", "route", "/api/users/{id}/*", "POST", "", "token_bucket", "", 10, 1, 5},
-		{"", "route", "/api/**", "", "", "sliding_window", "", 1, 1, 0},
-		{"", "global", "*", "", "", "quota", "", 1000, 2592000, 0},
-		{"", "plan", "free", "", "", "counter", "", 3, 900, 0},
-		{"", "api_key", "*", "", "", "quota", "", 1, 3600, 0},
-		{"x", "route", "/a//b", "get", "p", "nope", "\x00", -1, -1, -1},
-		{"", "route", "/{a}/{a}", "", "", "", "", 1 << 50, 315360000, 1 << 50},
-		{"", "ip", "::ffff:1.2.3.4/120", "", "", "", "", 1, 1, 0},
+		{"", "user_id", "user_123", "", "", "", "", "", 100, 900, 0},
+		{"0190b1c2-7e4a-7c3d-9f00-6b1d2e3f4a5b", "ip", "10.1.2.3/8", "", "pro", "fixed_window", "x", "", 5, 60, 0},
+		{"", "ip", "2001:db8::1/64", "", "", "gcra", "", "", 10, 1, 20},
+		{"", "route", "/api/users/{id}/*", "POST", "", "token_bucket", "", "", 10, 1, 5},
+		{"", "route", "/api/**", "", "", "sliding_window", "", "", 1, 1, 0},
+		{"", "global", "*", "", "", "quota", "", "", 1000, 2592000, 0},
+		{"", "plan", "free", "", "", "counter", "", "", 3, 900, 0},
+		{"", "api_key", "*", "", "", "quota", "", "", 1, 3600, 0},
+		{"x", "route", "/a//b", "get", "p", "nope", "\x00", "", -1, -1, -1},
+		{"", "route", "/{a}/{a}", "", "", "", "", "", 1 << 50, 315360000, 1 << 50},
+		{"", "ip", "::ffff:1.2.3.4/120", "", "", "", "", "", 1, 1, 0},
+		{"", "user_id", "*", "", "", "quota", "", "Europe/Berlin", 5000, 2592000, 0},
+		{"", "user_id", "*", "", "", "quota", "", "UTC", 5000, 604800, 0},
+		{"", "user_id", "*", "", "", "gcra", "", "Asia/Tokyo", 5, 1, 0},
+		{"", "user_id", "*", "", "", "quota", "", "Local", 5, 86400, 0},
 	}
 	for _, s := range seeds {
-		f.Add(s.id, s.kt, s.kv, s.method, s.plan, s.alg, s.desc, s.limit, s.window, s.burst)
+		f.Add(s.id, s.kt, s.kv, s.method, s.plan, s.alg, s.desc, s.tz, s.limit, s.window, s.burst)
 	}
-	f.Fuzz(func(t *testing.T, id, kt, kv, method, plan, alg, desc string, limit, window, burst int64) {
+	f.Fuzz(func(t *testing.T, id, kt, kv, method, plan, alg, desc, tz string, limit, window, burst int64) {
 		r := rules.Rule{ID: id, KeyType: rules.KeyType(kt), KeyValue: kv, Method: method, Plan: plan,
-			Algorithm: alg, Description: desc, Limit: limit, WindowSeconds: window, Burst: burst}
+			Algorithm: alg, Description: desc, TimeZone: tz, Limit: limit, WindowSeconds: window, Burst: burst}
 		err := r.Validate()
 		c := r.Canonical()
 		if c.Canonical() != c {

@@ -300,6 +300,45 @@ func TestAuth(t *testing.T) {
 	}
 }
 
+// TestQuotaTimeZone creates a quota rule with a time zone, changes the
+// zone and removes it, and reads each change back and in the audit log.
+func TestQuotaTimeZone(t *testing.T) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			h := newAPI(t, openRepo(t, b.dsn(t)), nil)
+			resp := call(t, h, "POST", "/api/rate-rules/", opsSecret, "application/json",
+				`{"key_type":"api_key","key_value":"*","limit":5000,"window_seconds":2592000,"algorithm":"quota","timezone":"Europe/Berlin"}`)
+			var created rules.Rule
+			decode(t, resp, &created)
+			if resp.StatusCode != http.StatusCreated || created.TimeZone != "Europe/Berlin" {
+				t.Fatalf("create: %d %+v", resp.StatusCode, created)
+			}
+			ruleURL := "/api/rate-rules/" + created.ID
+			var got rules.Rule
+			decode(t, call(t, h, "GET", ruleURL, viewerSecret, "", ""), &got)
+			if got.TimeZone != "Europe/Berlin" {
+				t.Errorf("GET: timezone %q, want Europe/Berlin", got.TimeZone)
+			}
+			resp = call(t, h, "PATCH", ruleURL, opsSecret, "application/merge-patch+json", `{"timezone":"Asia/Tokyo"}`)
+			decode(t, resp, &got)
+			if resp.StatusCode != 200 || got.TimeZone != "Asia/Tokyo" || got.Limit != 5000 {
+				t.Errorf("patch to Asia/Tokyo: %d %+v", resp.StatusCode, got)
+			}
+			resp = call(t, h, "PATCH", ruleURL, opsSecret, "application/json", `{"timezone":""}`)
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || strings.Contains(string(body), "timezone") {
+				t.Errorf("patch to UTC: %d %s, want the rule without a timezone", resp.StatusCode, body)
+			}
+			var audit admin.AuditResponse
+			decode(t, call(t, h, "GET", ruleURL+"/audit", viewerSecret, "", ""), &audit)
+			if n := len(audit.Entries); n != 3 || audit.Entries[0].After.TimeZone != "Europe/Berlin" ||
+				audit.Entries[2].Before.TimeZone != "Asia/Tokyo" || audit.Entries[2].After.TimeZone != "" {
+				t.Errorf("audit: %+v, want the time zone Europe/Berlin, then Asia/Tokyo, then none", audit.Entries)
+			}
+		})
+	}
+}
+
 func TestErrors(t *testing.T) {
 	h := newAPI(t, openRepo(t, filepath.Join(t.TempDir(), "rules.db")), nil)
 	const ok = `{"key_type":"ip","key_value":"10.0.0.0/8","limit":100,"window_seconds":60}`
@@ -326,6 +365,12 @@ func TestErrors(t *testing.T) {
 		{"invalid rule", "POST", "/api/rate-rules/", "application/json",
 			`{"key_type":"ip","key_value":"10.0.0.300","limit":0,"window_seconds":60}`, 400, admin.ProblemInvalidRule, []string{"key_value", "limit"}},
 		{"missing fields", "POST", "/api/rate-rules/", "application/json", `{}`, 400, admin.ProblemInvalidRule, []string{"key_type", "key_value", "limit", "window_seconds"}},
+		{"unknown time zone", "POST", "/api/rate-rules/", "application/json",
+			`{"key_type":"user_id","key_value":"*","limit":5,"window_seconds":86400,"algorithm":"quota","timezone":"Mars/Olympus"}`, 400, admin.ProblemInvalidRule, []string{"timezone"}},
+		{"time zone of a window", "POST", "/api/rate-rules/", "application/json",
+			`{"key_type":"user_id","key_value":"*","limit":5,"window_seconds":60,"timezone":"Europe/Berlin"}`, 400, admin.ProblemInvalidRule, []string{"timezone"}},
+		{"time zone not a string", "POST", "/api/rate-rules/", "application/json", `{"timezone":2}`, 400, admin.ProblemInvalidJSON, []string{"timezone"}},
+		{"patch a time zone onto a window", "PATCH", ruleURL, "application/json", `{"timezone":"Europe/Berlin"}`, 400, admin.ProblemInvalidRule, []string{"timezone"}},
 		{"no content type", "POST", "/api/rate-rules/", "", ok, 415, admin.ProblemUnsupportedMedia, nil},
 		{"form content type", "POST", "/api/rate-rules/", "application/x-www-form-urlencoded", ok, 415, admin.ProblemUnsupportedMedia, nil},
 		{"latin-1", "POST", "/api/rate-rules/", "application/json; charset=latin1", ok, 415, admin.ProblemUnsupportedMedia, nil},

@@ -15,7 +15,7 @@ import (
 )
 
 // ruleFields lists the fields a request body may hold, for error messages.
-const ruleFields = "key_type, key_value, method, plan, limit, window_seconds, algorithm, burst, enabled, shadow, priority, description"
+const ruleFields = "key_type, key_value, method, plan, limit, window_seconds, algorithm, burst, timezone, enabled, shadow, priority, description"
 
 // ruleInput is the body of a create or update request. Pointers tell an
 // omitted field (or null) from a zero value.
@@ -28,6 +28,7 @@ type ruleInput struct {
 	WindowSeconds *int64         `json:"window_seconds"`
 	Algorithm     *string        `json:"algorithm"`
 	Burst         *int64         `json:"burst"`
+	TimeZone      *string        `json:"timezone"`
 	Enabled       *bool          `json:"enabled"`
 	Shadow        *bool          `json:"shadow"`
 	Priority      *int           `json:"priority"`
@@ -39,7 +40,7 @@ func (in ruleInput) patch() rules.Patch {
 	return rules.Patch{
 		KeyType: in.KeyType, KeyValue: in.KeyValue, Method: in.Method, Plan: in.Plan,
 		Limit: in.Limit, WindowSeconds: in.WindowSeconds, Algorithm: in.Algorithm, Burst: in.Burst,
-		Enabled: in.Enabled, Shadow: in.Shadow, Priority: in.Priority, Description: in.Description,
+		TimeZone: in.TimeZone, Enabled: in.Enabled, Shadow: in.Shadow, Priority: in.Priority, Description: in.Description,
 	}
 }
 

@@ -19,6 +19,8 @@ func FuzzCreateBody(f *testing.F) {
 		`{"key_type":"ip","key_value":"10.0.0.0/8","limit":100,"window_seconds":60}`,
 		`{"key_type":"route","key_value":"/api/users/{id}","method":"POST","limit":10,"window_seconds":1,"algorithm":"token_bucket","burst":20}`,
 		`{"key_type":"user_id","key_value":"*","plan":"free","limit":1000,"window_seconds":86400,"algorithm":"quota","shadow":true}`,
+		`{"key_type":"api_key","key_value":"*","limit":5000,"window_seconds":2592000,"algorithm":"quota","timezone":"Europe/Berlin"}`,
+		`{"key_type":"api_key","key_value":"x","limit":5,"window_seconds":604800,"algorithm":"quota","timezone":"../../etc/passwd"}`,
 		`{"key_type":"global","key_value":"*","limit":1,"window_seconds":315360000,"priority":-7}`,
 		`{"key_type":"ip","key_value":"2001:db8::/32","limit":1125899906842624,"window_seconds":1}`,
 		`{"key_type":"api_key","key_value":"\u0000","limit":1,"window_seconds":1}`,

@@ -156,7 +156,7 @@ func flagName(field string) string {
 	switch field {
 	case "window_seconds":
 		return "--window"
-	case "key_type", "key_value", "method", "plan", "limit", "algorithm", "burst", "enabled", "shadow", "priority", "description", "cursor":
+	case "key_type", "key_value", "method", "plan", "limit", "algorithm", "burst", "timezone", "enabled", "shadow", "priority", "description", "cursor":
 		return "--" + strings.ReplaceAll(field, "_", "-")
 	}
 	return field

@@ -153,6 +153,46 @@ func testRules(t *testing.T, db string) {
 	wantExit(t, cli.ExitFailure, "conflicting rule", "rules", "add", "--db", db, "--key-type", "route", "--key-value", "/api/chat/", "--method", "POST", "--limit", "1", "--window", "1")
 }
 
+// TestRulesTimeZone sets a quota's time zone with --timezone and in limit
+// text, and shows it in the rule's limit.
+func TestRulesTimeZone(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "rules.db")
+	mustRun(t, "migrate", "--db", db)
+	var r rules.Rule
+	out := mustRun(t, "rules", "add", "--db", db, "--key-type", "api_key", "--key-value", "*", "--limit", "5000", "--window", "2592000",
+		"--algorithm", "quota", "--timezone", "Europe/Berlin", "-o", "json")
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.TimeZone != "Europe/Berlin" || r.Algorithm != "quota" {
+		t.Fatalf("add --timezone: %v %s", err, out)
+	}
+	if out := mustRun(t, "rules", "list", "--db", db); !strings.Contains(out, "5000/1mo quota tz=Europe/Berlin") {
+		t.Errorf("list does not show the time zone:\n%s", out)
+	}
+	if out := mustRun(t, "rules", "update", r.ID, "--db", db, "--timezone", "Asia/Tokyo"); !strings.Contains(out, "5000/1mo quota tz=Asia/Tokyo") {
+		t.Errorf("update --timezone:\n%s", out)
+	}
+	// Limit text naming the algorithm sets the time zone too: UTC without tz=.
+	out = mustRun(t, "rules", "update", r.ID, "--db", db, "--limit", "6000/1w quota", "-o", "json")
+	var utc rules.Rule
+	if err := json.Unmarshal([]byte(out), &utc); err != nil || utc.TimeZone != "" || utc.Limit != 6000 || utc.WindowSeconds != rules.QuotaWeekSeconds {
+		t.Errorf("update --limit without tz=: %v %s", err, out)
+	}
+	out = mustRun(t, "rules", "add", "--db", db, "--key-type", "user_id", "--key-value", "*", "--limit", "100/1d tz=America/New_York", "-o", "json")
+	r = rules.Rule{}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.TimeZone != "America/New_York" || r.Algorithm != "quota" || r.WindowSeconds != rules.QuotaDaySeconds {
+		t.Errorf("add --limit with tz=: %v %s", err, out)
+	}
+	if out := mustRun(t, "rules", "audit", r.ID, "--db", db); !strings.Contains(out, "100/1d quota tz=America/New_York") {
+		t.Errorf("audit does not show the time zone:\n%s", out)
+	}
+
+	wantExit(t, cli.ExitUsage, "--timezone: must be an IANA time zone name", "rules", "add", "--db", db, "--key-type", "ip", "--key-value", "*",
+		"--limit", "5", "--window", "86400", "--algorithm", "quota", "--timezone", "Mars/Olympus")
+	wantExit(t, cli.ExitUsage, "--timezone: applies only to quota", "rules", "add", "--db", db, "--key-type", "ip", "--key-value", "*",
+		"--limit", "5", "--window", "60", "--timezone", "Europe/Berlin")
+	wantExit(t, cli.ExitUsage, "drop --algorithm, --burst and --timezone", "rules", "add", "--db", db, "--key-type", "ip", "--key-value", "*",
+		"--limit", "5/1d tz=Europe/Berlin", "--timezone", "UTC")
+}
+
 func TestRulesUsage(t *testing.T) {
 	wantExit(t, cli.ExitUsage, "Usage: sluice rules", "rules")
 	wantExit(t, cli.ExitUsage, `unknown command "frobnicate"`, "rules", "frobnicate")

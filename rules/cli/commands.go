@@ -143,7 +143,8 @@ func cmdGet(ctx context.Context, args []string, stdout io.Writer) error {
 func cmdAdd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlagSet("add", "Usage: sluice rules add --key-type TYPE --key-value VALUE --limit N --window SECONDS [flags]\n\n"+
 		"Create a rule, such as:\n  sluice rules add --key-type ip --key-value 10.0.0.0/8 --limit 100 --window 60\n"+
-		"  sluice rules add --key-type route --key-value /api/chat --method POST --limit 10/1m")
+		"  sluice rules add --key-type route --key-value /api/chat --method POST --limit 10/1m\n"+
+		"  sluice rules add --key-type api_key --key-value '*' --limit 5000 --window 2592000 --algorithm quota --timezone Europe/Berlin")
 	c := addCommon(fs)
 	rf := addRuleFlags(fs, true)
 	actor := fs.String("actor", "cli", "the name recorded in the audit log")
@@ -262,7 +263,7 @@ func cmdAudit(ctx context.Context, args []string, stdout io.Writer) error {
 // ruleFlags are the flags that set a rule's fields.
 type ruleFlags struct {
 	keyType, keyValue, method, plan, algorithm, description *string
-	limit, window                                           *string
+	limit, window, timezone                                 *string
 	burst                                                   *int64
 	priority                                                *int
 	enabled, shadow                                         *bool
@@ -278,6 +279,7 @@ func addRuleFlags(fs *flagSet, enabledDefault bool) *ruleFlags {
 		window:      fs.String("window", "", `the window: seconds, or a duration such as "15m"`),
 		algorithm:   fs.String("algorithm", "", "sliding_window (default), fixed_window, token_bucket, gcra, counter or quota"),
 		burst:       fs.Int64("burst", 0, "token_bucket and gcra: calls that may pass at once (0: the limit)"),
+		timezone:    fs.String("timezone", "", "quota: the IANA time zone its days, weeks and months begin in, such as Europe/Berlin (empty: UTC)"),
 		priority:    fs.Int("priority", 0, "breaks ties between equally specific rules; higher wins"),
 		enabled:     fs.Bool("enabled", enabledDefault, "whether the rule applies"),
 		shadow:      fs.Bool("shadow", false, "evaluate and record the rule, but never block"),
@@ -304,6 +306,7 @@ func (rf *ruleFlags) patch(fs *flagSet) (rules.Patch, error) {
 	p.Method = str("method", rf.method)
 	p.Plan = str("plan", rf.plan)
 	p.Algorithm = str("algorithm", rf.algorithm)
+	p.TimeZone = str("timezone", rf.timezone)
 	p.Description = str("description", rf.description)
 	if set["burst"] {
 		p.Burst = rf.burst
@@ -333,8 +336,8 @@ func (rf *ruleFlags) patch(fs *flagSet) (rules.Patch, error) {
 }
 
 // applyLimit sets the limit of p from --limit: a number, or limit text
-// that also sets the window (and the algorithm and burst when it names
-// them).
+// that also sets the window (and, when it names any of them, the
+// algorithm, burst and time zone: "5000/1mo quota tz=Europe/Berlin").
 func (rf *ruleFlags) applyLimit(p *rules.Patch, set map[string]bool) error {
 	text := strings.TrimSpace(*rf.limit)
 	if !strings.Contains(text, "/") {
@@ -352,9 +355,6 @@ func (rf *ruleFlags) applyLimit(p *rules.Patch, set map[string]bool) error {
 	if err != nil {
 		return usagef("--limit: %v", err)
 	}
-	if l.Location != nil {
-		return usagef("--limit: rules count quotas in UTC; drop tz=")
-	}
 	var w int64
 	switch {
 	case l.Algorithm == algorithm.Quota && l.Period == algorithm.Day:
@@ -369,12 +369,15 @@ func (rf *ruleFlags) applyLimit(p *rules.Patch, set map[string]bool) error {
 		w = int64(l.Window / time.Second)
 	}
 	p.Limit, p.WindowSeconds = &l.Requests, &w
-	if len(strings.Fields(text)) > 1 { // the text names the algorithm or burst
-		if set["algorithm"] || set["burst"] {
-			return usagef("--limit %q already names the algorithm; drop --algorithm and --burst", text)
+	if len(strings.Fields(text)) > 1 { // the text names the algorithm, burst or time zone
+		if set["algorithm"] || set["burst"] || set["timezone"] {
+			return usagef("--limit %q already names the algorithm; drop --algorithm, --burst and --timezone", text)
 		}
-		alg := l.Algorithm.String()
-		p.Algorithm, p.Burst = &alg, &l.Burst
+		alg, tz := l.Algorithm.String(), ""
+		if l.Location != nil {
+			tz = l.Location.String()
+		}
+		p.Algorithm, p.Burst, p.TimeZone = &alg, &l.Burst, &tz
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"fmt"
 	"hash/fnv"
@@ -85,13 +86,23 @@ func latestVersion() (int64, error) {
 	return latest, nil
 }
 
+// newProvider returns the goose provider of the embedded migrations over db,
+// with the options opts added.
+func newProvider(db *sql.DB, log *slog.Logger, opts ...goose.ProviderOption) (*goose.Provider, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	return goose.NewProvider(goose.DialectPostgres, db, sub, append([]goose.ProviderOption{
+		goose.WithTableName(versionTable),
+		goose.WithDisableGlobalRegistry(true),
+		goose.WithSlog(log),
+	}, opts...)...)
+}
+
 // migrate applies every pending migration under an advisory lock of the
 // schema, and returns the new status.
 func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, log *slog.Logger) (Status, error) {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return Status{}, err
-	}
 	h := fnv.New64a()
 	h.Write([]byte("sluice rules migrations " + schema))
 	locker, err := lock.NewPostgresSessionLocker(
@@ -103,12 +114,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, schema string, log *slog.L
 	}
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, sub,
-		goose.WithTableName(versionTable),
-		goose.WithDisableGlobalRegistry(true),
-		goose.WithSessionLocker(locker),
-		goose.WithSlog(log),
-	)
+	p, err := newProvider(db, log, goose.WithSessionLocker(locker))
 	if err != nil {
 		return Status{}, fmt.Errorf("postgres: migrate: %w", err)
 	}

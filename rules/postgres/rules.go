@@ -14,14 +14,15 @@ import (
 	"github.com/sluicehq/sluice/rules"
 )
 
+// ruleColumns lists the columns of a rule in the order scanRule reads them.
 const ruleColumns = `id::text, key_type, key_value, method, plan, "limit", window_seconds, algorithm, burst,
-	enabled, shadow, priority, description, created_at, updated_at`
+	timezone, enabled, shadow, priority, description, created_at, updated_at`
 
 func scanRule(row pgx.Row) (rules.Rule, error) {
 	var r rules.Rule
 	var keyType string
 	err := row.Scan(&r.ID, &keyType, &r.KeyValue, &r.Method, &r.Plan, &r.Limit, &r.WindowSeconds,
-		&r.Algorithm, &r.Burst, &r.Enabled, &r.Shadow, &r.Priority, &r.Description, &r.CreatedAt, &r.UpdatedAt)
+		&r.Algorithm, &r.Burst, &r.TimeZone, &r.Enabled, &r.Shadow, &r.Priority, &r.Description, &r.CreatedAt, &r.UpdatedAt)
 	if err != nil {
 		return rules.Rule{}, err
 	}
@@ -70,10 +71,10 @@ func (r *Repo) Create(ctx context.Context, rule rules.Rule, actor string) (rules
 			return err
 		}
 		_, err := tx.Exec(ctx, `INSERT INTO rules (id, key_type, key_value, method, plan, "limit", window_seconds,
-			algorithm, burst, enabled, shadow, priority, description, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+			algorithm, burst, timezone, enabled, shadow, priority, description, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 			rule.ID, string(rule.KeyType), rule.KeyValue, rule.Method, rule.Plan, rule.Limit, rule.WindowSeconds,
-			rule.Algorithm, rule.Burst, rule.Enabled, rule.Shadow, rule.Priority, rule.Description,
+			rule.Algorithm, rule.Burst, rule.TimeZone, rule.Enabled, rule.Shadow, rule.Priority, rule.Description,
 			rule.CreatedAt, rule.UpdatedAt)
 		return conflict(err, rule)
 	})
@@ -229,10 +230,10 @@ func (r *Repo) Update(ctx context.Context, id string, p rules.Patch, actor strin
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE rules SET key_type = $1, key_value = $2, method = $3, plan = $4,
-			"limit" = $5, window_seconds = $6, algorithm = $7, burst = $8, enabled = $9, shadow = $10,
-			priority = $11, description = $12, updated_at = $13 WHERE id = $14`,
+			"limit" = $5, window_seconds = $6, algorithm = $7, burst = $8, timezone = $9, enabled = $10,
+			shadow = $11, priority = $12, description = $13, updated_at = $14 WHERE id = $15`,
 			string(after.KeyType), after.KeyValue, after.Method, after.Plan, after.Limit, after.WindowSeconds,
-			after.Algorithm, after.Burst, after.Enabled, after.Shadow, after.Priority, after.Description,
+			after.Algorithm, after.Burst, after.TimeZone, after.Enabled, after.Shadow, after.Priority, after.Description,
 			after.UpdatedAt, id)
 		if err != nil {
 			return conflict(err, after)

@@ -3,6 +3,7 @@ package repotest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -264,4 +265,84 @@ func testCanceledContext(t *testing.T, r rules.Repository) {
 		t.Error("List with a canceled context succeeded")
 	}
 	expectRule(t, "rule after canceled update", mustGet(t, r, existing.ID), existing)
+}
+
+// testTimeZone checks that a quota rule's time zone is stored as given,
+// read back by Get, List and Enabled, changed and cleared by Update, and
+// recorded in the audit log; and that a time zone that is not valid, or
+// on a rule that is not a quota, is rejected.
+func testTimeZone(t *testing.T, r rules.Repository) {
+	in := sample(1)
+	in.Algorithm, in.WindowSeconds, in.TimeZone = "quota", rules.QuotaMonthSeconds, "Europe/Berlin"
+	created := mustCreate(t, r, in)
+	if created.TimeZone != "Europe/Berlin" {
+		t.Errorf("Create: timezone %q, want Europe/Berlin", created.TimeZone)
+	}
+	expectRule(t, "Get", mustGet(t, r, created.ID), created)
+	page, err := r.List(ctx(t), rules.Filter{KeyType: rules.KeyUserID, KeyValue: in.KeyValue})
+	if err != nil || len(page.Rules) != 1 {
+		t.Fatalf("List: %d rules, %v; want 1", len(page.Rules), err)
+	}
+	expectRule(t, "List", page.Rules[0], created)
+	enabled, err := r.Enabled(ctx(t))
+	if err != nil || len(enabled) != 1 {
+		t.Fatalf("Enabled: %d rules, %v; want 1", len(enabled), err)
+	}
+	expectRule(t, "Enabled", enabled[0], created)
+
+	tokyo, err := r.Update(ctx(t), created.ID, rules.Patch{TimeZone: ptr("Asia/Tokyo")}, "alice")
+	if err != nil {
+		t.Fatalf("Update to Asia/Tokyo: %v", err)
+	}
+	want := created
+	want.TimeZone, want.UpdatedAt = "Asia/Tokyo", tokyo.UpdatedAt
+	expectRule(t, "Update to Asia/Tokyo", tokyo, want)
+	expectRule(t, "Get after Update to Asia/Tokyo", mustGet(t, r, created.ID), tokyo)
+
+	utc, err := r.Update(ctx(t), created.ID, rules.Patch{TimeZone: ptr("")}, "alice")
+	if err != nil {
+		t.Fatalf("Update to UTC: %v", err)
+	}
+	want.TimeZone, want.UpdatedAt = "", utc.UpdatedAt
+	expectRule(t, "Update to UTC", utc, want)
+	expectRule(t, "Get after Update to UTC", mustGet(t, r, created.ID), utc)
+
+	entries := mustAudit(t, r, created.ID)
+	if len(entries) != 3 {
+		t.Fatalf("Audit: %d entries, want 3", len(entries))
+	}
+	if e := entries[0]; e.After == nil || e.After.TimeZone != "Europe/Berlin" {
+		t.Errorf("audit of the create: after %+v, want timezone Europe/Berlin", e.After)
+	}
+	if e := entries[2]; e.Before == nil || e.After == nil || e.Before.TimeZone != "Asia/Tokyo" || e.After.TimeZone != "" {
+		t.Errorf("audit of the update to UTC: before %+v, after %+v; want timezone Asia/Tokyo, then none", e.Before, e.After)
+	}
+
+	// Not a time zone, the host's zone, too long, or not on a quota.
+	for i, bad := range []struct{ timeZone, algorithm string }{
+		{"Mars/Olympus", "quota"},
+		{"Local", "quota"},
+		{strings.Repeat("A", rules.MaxTimeZoneLen+1), "quota"},
+		{"Europe/Berlin", "sliding_window"},
+	} {
+		b := in
+		b.KeyValue, b.TimeZone, b.Algorithm = fmt.Sprintf("bad-%d", i), bad.timeZone, bad.algorithm
+		if b.Algorithm != "quota" {
+			b.WindowSeconds = 60
+		}
+		_, err := r.Create(ctx(t), b, "mallory")
+		expectErr(t, "Create with timezone "+b.TimeZone, err, rules.ErrInvalid)
+		var ve *rules.ValidationError
+		if !errors.As(err, &ve) || len(ve.Fields) != 1 || ve.Fields[0].Field != "timezone" {
+			t.Errorf("Create with timezone %q on %s: %v, want one error about timezone", b.TimeZone, b.Algorithm, err)
+		}
+	}
+	_, err = r.Update(ctx(t), created.ID, rules.Patch{TimeZone: ptr("Europe/Nowhere")}, "mallory")
+	expectErr(t, "Update to an unknown timezone", err, rules.ErrInvalid)
+	_, err = r.Update(ctx(t), created.ID, rules.Patch{Algorithm: ptr("sliding_window"), TimeZone: ptr("Europe/Berlin")}, "mallory")
+	expectErr(t, "Update to a timezone on sliding_window", err, rules.ErrInvalid)
+	expectRule(t, "Get after rejected updates", mustGet(t, r, created.ID), utc)
+	if n := len(mustAudit(t, r, "")); n != 3 {
+		t.Errorf("rejected writes left audit entries: %d entries, want 3", n)
+	}
 }

@@ -48,6 +48,7 @@ func Run(t *testing.T, open func(t *testing.T) rules.Repository) {
 		{"UpdateValidatesResult", testUpdateValidatesResult},
 		{"UpdateNoop", testUpdateNoop},
 		{"UpdateNotFound", testUpdateNotFound},
+		{"TimeZone", testTimeZone},
 		{"Delete", testDelete},
 		{"Audit", testAudit},
 		{"AuditFailedWrites", testAuditFailedWrites},

@@ -1,6 +1,9 @@
 package sqlite
 
-import "testing"
+import (
+	"database/sql"
+	"testing"
+)
 
 // Pragmas returns the writer connection's durability pragmas.
 func Pragmas(t *testing.T, r *Repo) map[string]string {
@@ -14,4 +17,28 @@ func Pragmas(t *testing.T, r *Repo) map[string]string {
 		out[p] = v
 	}
 	return out
+}
+
+// MigrateTo creates the database at path with the schema of the given
+// version, as an older program would have left it, and runs the SQL
+// statements stmts in it.
+func MigrateTo(t *testing.T, path string, version int64, stmts ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", dsn(path, DefaultBusyTimeout, false, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, err := newProvider(db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(t.Context(), version); err != nil {
+		t.Fatalf("migrate to version %d: %v", version, err)
+	}
+	for _, s := range stmts {
+		if _, err := db.ExecContext(t.Context(), s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
 }

@@ -17,8 +17,10 @@ import (
 // so that text order is time order.
 const timeLayout = "2006-01-02T15:04:05.000000Z"
 
+// ruleColumns lists the columns of a rule, in the order scanRule reads them
+// and Create writes them.
 const ruleColumns = `id, key_type, key_value, method, plan, "limit", window_seconds, algorithm, burst,
-	enabled, shadow, priority, description, created_at, updated_at`
+	timezone, enabled, shadow, priority, description, created_at, updated_at`
 
 // queryer is what reads need: a *sql.DB or a *sql.Tx.
 type queryer interface {
@@ -33,7 +35,7 @@ func scanRule(s scanner) (rules.Rule, error) {
 	var r rules.Rule
 	var created, updated string
 	err := s.Scan(&r.ID, &r.KeyType, &r.KeyValue, &r.Method, &r.Plan, &r.Limit, &r.WindowSeconds,
-		&r.Algorithm, &r.Burst, &r.Enabled, &r.Shadow, &r.Priority, &r.Description, &created, &updated)
+		&r.Algorithm, &r.Burst, &r.TimeZone, &r.Enabled, &r.Shadow, &r.Priority, &r.Description, &created, &updated)
 	if err != nil {
 		return rules.Rule{}, err
 	}
@@ -99,9 +101,9 @@ func (r *Repo) Create(ctx context.Context, rule rules.Rule, actor string) (rules
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO rules (`+ruleColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			rule.ID, string(rule.KeyType), rule.KeyValue, rule.Method, rule.Plan, rule.Limit, rule.WindowSeconds,
-			rule.Algorithm, rule.Burst, rule.Enabled, rule.Shadow, rule.Priority, rule.Description,
+			rule.Algorithm, rule.Burst, rule.TimeZone, rule.Enabled, rule.Shadow, rule.Priority, rule.Description,
 			formatTime(rule.CreatedAt), formatTime(rule.UpdatedAt))
 		return err
 	})
@@ -245,10 +247,10 @@ func (r *Repo) Update(ctx context.Context, id string, p rules.Patch, actor strin
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE rules SET key_type = ?, key_value = ?, method = ?, plan = ?,
-			"limit" = ?, window_seconds = ?, algorithm = ?, burst = ?, enabled = ?, shadow = ?,
+			"limit" = ?, window_seconds = ?, algorithm = ?, burst = ?, timezone = ?, enabled = ?, shadow = ?,
 			priority = ?, description = ?, updated_at = ? WHERE id = ?`,
 			string(after.KeyType), after.KeyValue, after.Method, after.Plan, after.Limit, after.WindowSeconds,
-			after.Algorithm, after.Burst, after.Enabled, after.Shadow, after.Priority, after.Description,
+			after.Algorithm, after.Burst, after.TimeZone, after.Enabled, after.Shadow, after.Priority, after.Description,
 			formatTime(after.UpdatedAt), id)
 		return conflict(err, after)
 	})

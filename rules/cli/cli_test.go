@@ -185,6 +185,15 @@ func TestRulesTimeZone(t *testing.T) {
 		t.Errorf("audit does not show the time zone:\n%s", out)
 	}
 
+	// A calendar month alone is a quota, not 30 days of sliding window.
+	out = mustRun(t, "rules", "add", "--db", db, "--key-type", "plan", "--key-value", "free", "--limit", "5000/1mo", "-o", "json")
+	r = rules.Rule{}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Algorithm != "quota" || r.WindowSeconds != rules.QuotaMonthSeconds {
+		t.Errorf("add --limit 5000/1mo: %v %s", err, out)
+	}
+	wantExit(t, cli.ExitUsage, "is a quota (a calendar month); drop --algorithm", "rules", "add", "--db", db, "--key-type", "ip", "--key-value", "*",
+		"--limit", "5/1mo", "--algorithm", "sliding_window")
+
 	wantExit(t, cli.ExitUsage, "--timezone: must be an IANA time zone name", "rules", "add", "--db", db, "--key-type", "ip", "--key-value", "*",
 		"--limit", "5", "--window", "86400", "--algorithm", "quota", "--timezone", "Mars/Olympus")
 	wantExit(t, cli.ExitUsage, "--timezone: applies only to quota", "rules", "add", "--db", db, "--key-type", "ip", "--key-value", "*",

@@ -378,6 +378,12 @@ func (rf *ruleFlags) applyLimit(p *rules.Patch, set map[string]bool) error {
 			tz = l.Location.String()
 		}
 		p.Algorithm, p.Burst, p.TimeZone = &alg, &l.Burst, &tz
+	} else if l.Algorithm == algorithm.Quota { // "5000/1mo": a calendar month is only a quota
+		if set["algorithm"] {
+			return usagef("--limit %q is a quota (a calendar month); drop --algorithm", text)
+		}
+		alg := l.Algorithm.String()
+		p.Algorithm = &alg
 	}
 	return nil
 }

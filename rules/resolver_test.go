@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
+	"github.com/sluicehq/sluice/internal/servicetest"
 	"github.com/sluicehq/sluice/rules"
 	"github.com/sluicehq/sluice/rules/repotest"
 	"github.com/sluicehq/sluice/rules/rulesdb"
@@ -246,7 +247,7 @@ func TestResolverWatchPostgres(t *testing.T) {
 // rules: it keeps serving them, counts the failed refreshes, and picks up
 // changes again once the database is back.
 func TestResolverOutage(t *testing.T) {
-	proxy, dsn := proxied(t, repotest.PostgresURL(t))
+	proxy, dsn := servicetest.ProxyURL(t, repotest.PostgresURL(t))
 	repo := openDSN(t, dsn)
 	created := mustCreate(t, repo, rule(0, rules.KeyUserID, "alice", func(r *rules.Rule) { r.Limit = 7 }))
 	reg := prometheus.NewRegistry()
@@ -258,7 +259,7 @@ func TestResolverOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	proxy.setDown(true)
+	proxy.SetDown(true)
 	if err := r.Refresh(context.Background()); err == nil {
 		t.Fatal("Refresh succeeded with the database down")
 	}
@@ -280,7 +281,7 @@ func TestResolverOutage(t *testing.T) {
 		t.Errorf("fallback used %v times with rules cached", got)
 	}
 
-	proxy.setDown(false)
+	proxy.SetDown(false)
 	limit := int64(8)
 	eventually(t, 10*time.Second, "the database came back", func() bool {
 		_, err := repo.Update(context.Background(), created.ID, rules.Patch{Limit: &limit}, "test")
@@ -294,10 +295,10 @@ func TestResolverOutage(t *testing.T) {
 // TestResolverFallback starts a resolver while the database is down: it
 // serves the fallback, flagged and counted, until the rules load.
 func TestResolverFallback(t *testing.T) {
-	proxy, dsn := proxied(t, repotest.PostgresURL(t))
+	proxy, dsn := servicetest.ProxyURL(t, repotest.PostgresURL(t))
 	repo := openDSN(t, dsn)
 	mustCreate(t, repo, rule(0, rules.KeyUserID, "alice", func(r *rules.Rule) { r.Limit = 7 }))
-	proxy.setDown(true)
+	proxy.SetDown(true)
 
 	reg := prometheus.NewRegistry()
 	r := newResolver(t, ttlOnly{repo}, rules.ResolverConfig{
@@ -322,7 +323,7 @@ func TestResolverFallback(t *testing.T) {
 		t.Error("a snapshot exists though no load succeeded")
 	}
 
-	proxy.setDown(false)
+	proxy.SetDown(false)
 	eventually(t, 10*time.Second, "the rules loaded once the database came back", func() bool {
 		return r.Refresh(context.Background()) == nil
 	})
@@ -338,9 +339,9 @@ func TestResolverFallback(t *testing.T) {
 // TestResolverNoFallback: with no fallback and no rules, nothing is
 // limited, and the resolution still counts as a fallback.
 func TestResolverNoFallback(t *testing.T) {
-	proxy, dsn := proxied(t, repotest.PostgresURL(t))
+	proxy, dsn := servicetest.ProxyURL(t, repotest.PostgresURL(t))
 	repo := openDSN(t, dsn)
-	proxy.setDown(true)
+	proxy.SetDown(true)
 	reg := prometheus.NewRegistry()
 	r := newResolver(t, ttlOnly{repo}, rules.ResolverConfig{TTL: time.Hour, LoadTimeout: time.Second, Registerer: reg})
 	if ms := r.Resolve(rules.Attributes{UserID: "alice"}, nil); len(ms) != 0 {

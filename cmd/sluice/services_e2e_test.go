@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"strings"
 	"syscall"
 	"testing"
@@ -157,13 +156,9 @@ func TestE2ERulesDatabaseDownAtStart(t *testing.T) {
 		"--key-type", "user_id", "--key-value", "*", "--limit", "5", "--window", "60"); code != 0 {
 		t.Fatalf("sluice rules create: %d %s %s", code, out, errOut)
 	}
-	u, err := url.Parse(pg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate := servicetest.NewGate(t, u.Host)
-	u.Host = gate.Addr()
-	cfg := writeConfig(t, dir, "sluice.yaml", fmt.Sprintf("rules:\n  database: %q\n  fallback: 2/1m\n", u.String()))
+	proxy, dsn := servicetest.ProxyURL(t, pg)
+	proxy.SetDown(true)
+	cfg := writeConfig(t, dir, "sluice.yaml", fmt.Sprintf("rules:\n  database: %q\n  fallback: 2/1m\n", dsn))
 	p := startServe(t, dir, loopbackEnv, "--config", cfg)
 
 	check := func() map[string]any {
@@ -181,7 +176,7 @@ func TestE2ERulesDatabaseDownAtStart(t *testing.T) {
 		t.Errorf("readyz with the database down: %d %s", resp.StatusCode, body)
 	}
 
-	gate.Open()
+	proxy.SetDown(false)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		d := check()

@@ -3,7 +3,6 @@ package rulesdb_test
 import (
 	"context"
 	"errors"
-	"net/url"
 	"testing"
 	"time"
 
@@ -12,19 +11,6 @@ import (
 	"github.com/sluicehq/sluice/rules/repotest"
 	"github.com/sluicehq/sluice/rules/rulesdb"
 )
-
-// behindGate returns dsn with its host and port replaced by a Gate's, which
-// refuses connections until opened, then forwards them to the real server.
-func behindGate(t *testing.T, dsn string) (string, *servicetest.Gate) {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := servicetest.NewGate(t, u.Host)
-	u.Host = g.Addr()
-	return u.String(), g
-}
 
 // TestDeferred: a PostgreSQL that does not answer at start is unavailable
 // (the resolver's fallback applies, the admin API says 503) until it
@@ -46,9 +32,10 @@ func TestDeferred(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dsn, gate := behindGate(t, real)
+	proxy, dsn := servicetest.ProxyURL(t, real)
+	proxy.SetDown(true)
 	if _, err := rulesdb.Open(ctx, dsn, rulesdb.Options{}); !errors.Is(err, rules.ErrUnavailable) {
-		t.Fatalf("Open behind a closed gate: %v, want ErrUnavailable", err)
+		t.Fatalf("Open behind a proxy that is down: %v, want ErrUnavailable", err)
 	}
 	d := rulesdb.OpenDeferred(dsn, rulesdb.Options{})
 	defer d.Close()
@@ -72,7 +59,7 @@ func TestDeferred(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 
-	gate.Open()
+	proxy.SetDown(false)
 	select {
 	case <-changed:
 	case <-time.After(20 * time.Second):

@@ -152,32 +152,24 @@ func TestMigrateCreatesSchema(t *testing.T) {
 }
 
 // TestUpgradeFromVersion1 migrates a schema left at version 1, before rules
-// had a time zone: Open refuses it until it is migrated, and its rules then
-// count in UTC (no time zone) and can be given one.
+// had a time zone (see repotest.RunUpgradeFromVersion1).
 func TestUpgradeFromVersion1(t *testing.T) {
-	url := repotest.PostgresURL(t)
-	const id = "0190b1c2-7e4a-7c3d-9f00-6b1d2e3f4a5b"
-	postgres.MigrateTo(t, url, 1, `INSERT INTO rules (id, key_type, key_value, "limit", window_seconds, algorithm, created_at, updated_at)
-		VALUES ('`+id+`', 'user_id', '*', 1000, 86400, 'quota', '2025-04-02T17:10:00Z', '2025-04-02T17:10:00Z')`)
-	st, err := postgres.SchemaStatus(t.Context(), url)
-	if err != nil || st.Current != 1 || st.Latest < 2 {
-		t.Fatalf("SchemaStatus of a version 1 schema = %+v, %v; want version 1 of at least 2", st, err)
-	}
-	if _, err := postgres.Open(t.Context(), url, postgres.Options{}); !errors.Is(err, rules.ErrNotMigrated) {
-		t.Fatalf("Open of a version 1 schema without Migrate: %v, want ErrNotMigrated", err)
-	}
-	if st, err := postgres.Migrate(t.Context(), url); err != nil || st.Pending() || st.Current != st.Latest {
-		t.Fatalf("Migrate: %+v, %v", st, err)
-	}
-	r := open(t, url, postgres.Options{})
-	defer r.Close()
-	got, err := r.Get(t.Context(), id)
-	if err != nil || got.TimeZone != "" || got.Algorithm != "quota" || got.Limit != 1000 {
-		t.Fatalf("rule after the upgrade: %+v, %v; want the quota without a time zone", got, err)
-	}
-	berlin := "Europe/Berlin"
-	got, err = r.Update(t.Context(), id, rules.Patch{TimeZone: &berlin}, "tester")
-	if err != nil || got.TimeZone != "Europe/Berlin" {
-		t.Errorf("Update of the upgraded rule to Europe/Berlin: %+v, %v", got, err)
-	}
+	repotest.RunUpgradeFromVersion1(t, repotest.Upgrade{
+		AtVersion1: func(t *testing.T, insert string) string {
+			url := repotest.PostgresURL(t)
+			postgres.MigrateTo(t, url, 1, insert)
+			return url
+		},
+		Status: func(ctx context.Context, url string) (int64, int64, error) {
+			st, err := postgres.SchemaStatus(ctx, url)
+			return st.Current, st.Latest, err
+		},
+		Open: func(ctx context.Context, url string) (rules.Repository, error) {
+			return postgres.Open(ctx, url, postgres.Options{})
+		},
+		Migrate: func(ctx context.Context, url string) error {
+			_, err := postgres.Migrate(ctx, url)
+			return err
+		},
+	})
 }
